@@ -1,0 +1,936 @@
+//! The DocSpace REST client: the only code that knows URLs, HTTP and the
+//! envelope. It pages through every list, bounds concurrency (separately for
+//! reads and writes, API-NOTES §1.3), puts a timeout on every call and
+//! retries transient failures with backoff. A write whose outcome is unknown
+//! is never repeated here: it comes back as [`ApiError::OutcomeUnknown`] and
+//! the caller settles it by reading the state back.
+
+pub mod error;
+pub mod ids;
+pub mod retry;
+pub mod wire;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+pub use error::{ApiError, TransportKind};
+pub use ids::{GroupId, Guid, RoomId, UserId};
+pub use retry::RetryPolicy;
+use wire::*;
+
+/// The largest page the server accepts (API-NOTES §3).
+pub const PAGE_SIZE: i64 = 100;
+
+/// Everything the client needs to reach a portal.
+#[derive(Clone)]
+pub struct ClientSettings {
+    pub base_url: url::Url,
+    pub token: SecretString,
+    pub request_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub max_concurrency: usize,
+    pub max_write_concurrency: usize,
+    pub retry: RetryPolicy,
+    /// How often to poll an archive/unarchive operation, and for how long.
+    pub operation_poll: Duration,
+    pub operation_timeout: Duration,
+}
+
+impl std::fmt::Debug for ClientSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSettings")
+            .field("base_url", &self.base_url.as_str())
+            .field("token", &"[redacted]")
+            .field("request_timeout", &self.request_timeout)
+            .field("max_concurrency", &self.max_concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Counters for the metrics endpoint and the run summary.
+#[derive(Debug, Default)]
+pub struct ApiStats {
+    by_status: std::sync::Mutex<BTreeMap<String, u64>>,
+    retries: AtomicU64,
+    requests: AtomicU64,
+}
+
+impl ApiStats {
+    fn record(&self, outcome: &str) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut map) = self.by_status.lock() {
+            *map.entry(outcome.to_string()).or_default() += 1;
+        }
+    }
+
+    /// Requests by outcome: the HTTP status, or `error` for no answer.
+    pub fn by_status(&self) -> BTreeMap<String, u64> {
+        self.by_status.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+}
+
+/// Which side of the concurrency budget a call uses, and whether it may be
+/// repeated when its outcome is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Read,
+    Write,
+}
+
+struct Call<'a> {
+    method: reqwest::Method,
+    /// The path template for errors and logs, e.g. `files/rooms/{id}/share`.
+    template: &'static str,
+    path: String,
+    query: Vec<(&'static str, String)>,
+    body: Option<Vec<u8>>,
+    kind: Kind,
+    _marker: std::marker::PhantomData<&'a ()>,
+}
+
+impl Call<'_> {
+    fn get(template: &'static str, path: String) -> Self {
+        Call {
+            method: reqwest::Method::GET,
+            template,
+            path,
+            query: Vec::new(),
+            body: None,
+            kind: Kind::Read,
+            _marker: std::marker::PhantomData,
+        }
+    }
+
+    fn write(
+        method: reqwest::Method,
+        template: &'static str,
+        path: String,
+        body: &impl Serialize,
+    ) -> Result<Self, ApiError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| ApiError::Decode {
+            method: method_name(&method),
+            path: template.to_string(),
+            detail: format!("cannot encode request body: {e}"),
+        })?;
+        Ok(Call {
+            method,
+            template,
+            path,
+            query: Vec::new(),
+            body: Some(bytes),
+            kind: Kind::Write,
+            _marker: std::marker::PhantomData,
+        })
+    }
+
+    fn query(mut self, key: &'static str, value: impl ToString) -> Self {
+        self.query.push((key, value.to_string()));
+        self
+    }
+}
+
+fn method_name(m: &reqwest::Method) -> &'static str {
+    match *m {
+        reqwest::Method::GET => "GET",
+        reqwest::Method::PUT => "PUT",
+        reqwest::Method::POST => "POST",
+        reqwest::Method::DELETE => "DELETE",
+        _ => "HTTP",
+    }
+}
+
+/// Which rooms to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchArea {
+    Active = 0,
+    Archive = 1,
+    Any = 2,
+}
+
+/// A room-list query (`GET files/rooms`).
+#[derive(Debug, Clone)]
+pub struct RoomQuery {
+    pub area: SearchArea,
+    /// Rooms created by this user or where they hold a direct share.
+    pub subject_id: Option<UserId>,
+    /// Rooms owned by this user.
+    pub owner_id: Option<UserId>,
+}
+
+impl RoomQuery {
+    pub fn area(area: SearchArea) -> Self {
+        RoomQuery {
+            area,
+            subject_id: None,
+            owner_id: None,
+        }
+    }
+}
+
+/// `ShareFilterType` values the auditor uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShareFilter {
+    /// Users and groups, with the owner as a synthetic first row.
+    UsersAndGroups = 0,
+    /// Primary and additional external links.
+    ExternalLinks = 2,
+}
+
+/// A people-list query (`GET people/filter`).
+#[derive(Debug, Clone, Default)]
+pub struct PeopleQuery {
+    /// EmployeeStatus number: 1 Active, 2 Terminated, 7 All.
+    pub status: Option<i64>,
+    /// EmployeeType number: 2 Guest.
+    pub employee_type: Option<i64>,
+}
+
+/// A user's audit-trail query.
+#[derive(Debug, Clone)]
+pub struct AuditQuery {
+    pub user_id: Option<UserId>,
+    pub from: chrono::DateTime<chrono::Utc>,
+    pub to: chrono::DateTime<chrono::Utc>,
+    pub max_events: usize,
+}
+
+/// The DocSpace client. Cheap to clone; clones share the connection pool,
+/// the concurrency limits, the shared back-off and the counters.
+#[derive(Clone)]
+pub struct DocSpaceClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    settings: ClientSettings,
+    auth: HeaderValue,
+    reads: Semaphore,
+    writes: Semaphore,
+    /// When a 429 arrives every worker waits until this instant, so the
+    /// client slows to the server's pace instead of each worker retrying on
+    /// its own schedule.
+    pause_until: std::sync::Mutex<Option<Instant>>,
+    stats: ApiStats,
+}
+
+impl DocSpaceClient {
+    pub fn new(settings: ClientSettings) -> Result<DocSpaceClient, ApiError> {
+        let build_err = |detail: String| ApiError::Transport {
+            method: "HTTP",
+            path: settings.base_url.path().to_string(),
+            kind: TransportKind::Other,
+            detail,
+        };
+        let http = reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.request_timeout)
+            .user_agent(concat!("docspace-auditor/", env!("CARGO_PKG_VERSION")))
+            // The bearer token must never follow a redirect to another host.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| build_err(e.to_string()))?;
+        let mut auth =
+            HeaderValue::from_str(&format!("Bearer {}", settings.token.expose_secret()))
+                .map_err(|_| build_err("the API token contains characters not allowed in an HTTP header".into()))?;
+        auth.set_sensitive(true);
+        Ok(DocSpaceClient {
+            inner: Arc::new(Inner {
+                http,
+                auth,
+                reads: Semaphore::new(settings.max_concurrency.max(1)),
+                writes: Semaphore::new(settings.max_write_concurrency.max(1)),
+                pause_until: std::sync::Mutex::new(None),
+                stats: ApiStats::default(),
+                settings,
+            }),
+        })
+    }
+
+    pub fn stats(&self) -> &ApiStats {
+        &self.inner.stats
+    }
+
+    pub fn settings(&self) -> &ClientSettings {
+        &self.inner.settings
+    }
+
+    fn url(&self, path: &str) -> Result<url::Url, ApiError> {
+        let base = self.inner.settings.base_url.as_str().trim_end_matches('/');
+        url::Url::parse(&format!("{base}/api/2.0/{path}")).map_err(|e| ApiError::Decode {
+            method: "HTTP",
+            path: path.to_string(),
+            detail: format!("cannot build URL: {e}"),
+        })
+    }
+
+    async fn wait_for_pause(&self) {
+        loop {
+            let until = self.inner.pause_until.lock().ok().and_then(|g| *g);
+            match until {
+                Some(t) if t > Instant::now() => tokio::time::sleep_until(t).await,
+                _ => return,
+            }
+        }
+    }
+
+    fn pause_all(&self, delay: Duration) {
+        if let Ok(mut guard) = self.inner.pause_until.lock() {
+            let until = Instant::now() + delay;
+            if guard.is_none_or(|t| t < until) {
+                *guard = Some(until);
+            }
+        }
+    }
+
+    /// Sends one call with retries and returns the decoded envelope.
+    async fn send<T: DeserializeOwned>(&self, call: &Call<'_>) -> Result<Envelope<T>, ApiError> {
+        let method = method_name(&call.method);
+        let policy = &self.inner.settings.retry;
+        let mut attempt: u32 = 0;
+        loop {
+            self.wait_for_pause().await;
+            let result = self.send_once::<T>(call).await;
+            let err = match result {
+                Ok(env) => return Ok(env),
+                Err(e) => e,
+            };
+            attempt += 1;
+            let retryable = match (&err, call.kind) {
+                (ApiError::Transport { kind, .. }, Kind::Write) => {
+                    // Only a refused connection proves the write never arrived.
+                    if *kind != TransportKind::Connect {
+                        return Err(ApiError::OutcomeUnknown {
+                            method,
+                            path: call.template.to_string(),
+                            detail: err.to_string(),
+                        });
+                    }
+                    true
+                }
+                (ApiError::Status { status: 429, .. }, _) => true,
+                (ApiError::Status { status, .. }, Kind::Write)
+                    if matches!(status, 408 | 502 | 504) =>
+                {
+                    // A gateway may have passed the write on before failing.
+                    return Err(ApiError::OutcomeUnknown {
+                        method,
+                        path: call.template.to_string(),
+                        detail: err.to_string(),
+                    });
+                }
+                (e, _) => e.is_transient(),
+            };
+            if !retryable || attempt > policy.max_retries {
+                return Err(err);
+            }
+            let Some(delay) = policy.delay(attempt, err.retry_after()) else {
+                return Err(err);
+            };
+            if err.status() == Some(429) {
+                self.pause_all(delay);
+            }
+            self.inner.stats.retries.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(
+                endpoint = call.template,
+                attempt,
+                delay_ms = delay.as_millis() as u64,
+                error = %err,
+                "retrying DocSpace call"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn send_once<T: DeserializeOwned>(
+        &self,
+        call: &Call<'_>,
+    ) -> Result<Envelope<T>, ApiError> {
+        let method = method_name(&call.method);
+        let path = || call.template.to_string();
+        let sem = match call.kind {
+            Kind::Read => &self.inner.reads,
+            Kind::Write => &self.inner.writes,
+        };
+        let _permit = sem.acquire().await.map_err(|_| ApiError::Transport {
+            method,
+            path: path(),
+            kind: TransportKind::Other,
+            detail: "client shut down".into(),
+        })?;
+        let url = self.url(&call.path)?;
+        let mut req = self
+            .inner
+            .http
+            .request(call.method.clone(), url)
+            .header(AUTHORIZATION, self.inner.auth.clone())
+            .header(reqwest::header::ACCEPT, "application/json");
+        if !call.query.is_empty() {
+            req = req.query(&call.query);
+        }
+        if let Some(body) = &call.body {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        let started = std::time::Instant::now();
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                self.inner.stats.record("error");
+                return Err(transport_error(method, path(), &e));
+            }
+        };
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| retry::parse_retry_after(v, chrono::Utc::now()));
+        let bytes = match resp.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                self.inner.stats.record("error");
+                return Err(transport_error(method, path(), &e));
+            }
+        };
+        self.inner.stats.record(&status.to_string());
+        tracing::trace!(
+            endpoint = call.template,
+            status,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "DocSpace call"
+        );
+        if status == 401 {
+            return Err(ApiError::Unauthorized {
+                method,
+                path: path(),
+            });
+        }
+        if !(200..300).contains(&status) {
+            let message = serde_json::from_slice::<Envelope<serde_json::Value>>(&bytes)
+                .ok()
+                .and_then(|e| e.error)
+                .and_then(|e| e.message)
+                .map(|m| clip(&m, 300));
+            return Err(ApiError::Status {
+                method,
+                path: path(),
+                status,
+                message,
+                retry_after,
+            });
+        }
+        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            return Ok(Envelope {
+                response: None,
+                count: None,
+                total: None,
+                status: None,
+                status_code: Some(status as i64),
+                error: None,
+            });
+        }
+        let env: Envelope<T> = serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode {
+            method,
+            path: path(),
+            detail: clip(&e.to_string(), 300),
+        })?;
+        // DocSpace "does not always respect HTTP status codes" (API-NOTES §1.2).
+        if env.status == Some(1) || env.error.is_some() {
+            let message = env
+                .error
+                .as_ref()
+                .and_then(|e| e.message.clone())
+                .unwrap_or_else(|| "status 1 without a message".into());
+            return Err(ApiError::Reported {
+                method,
+                path: path(),
+                status,
+                message: clip(&message, 300),
+            });
+        }
+        Ok(env)
+    }
+
+    async fn get_required<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T, ApiError> {
+        let env = self.send::<T>(&call).await?;
+        env.response.ok_or(ApiError::MissingResponse {
+            method: "GET",
+            path: call.template.to_string(),
+        })
+    }
+
+    // ---- people -----------------------------------------------------------
+
+    /// The user the API key acts as.
+    pub async fn whoami(&self) -> Result<User, ApiError> {
+        self.get_required(Call::get("people/@self", "people/@self".into()))
+            .await
+    }
+
+    pub async fn user(&self, id: &UserId) -> Result<User, ApiError> {
+        self.get_required(Call::get("people/{id}", format!("people/{}", path_guid(id)?)))
+            .await
+    }
+
+    /// Every user matching the query, across all pages.
+    pub async fn people(&self, query: &PeopleQuery) -> Result<Vec<User>, ApiError> {
+        let mut out: Vec<User> = Vec::new();
+        let mut seen = HashSet::new();
+        let mut start = 0i64;
+        loop {
+            let mut call = Call::get("people/filter", "people/filter".into())
+                .query("count", PAGE_SIZE)
+                .query("startIndex", start);
+            if let Some(s) = query.status {
+                call = call.query("employeeStatus", s);
+            }
+            if let Some(t) = query.employee_type {
+                call = call.query("employeeType", t);
+            }
+            let env = self.send::<Vec<User>>(&call).await?;
+            let page = env.response.unwrap_or_default();
+            let n = page.len() as i64;
+            for u in page {
+                if seen.insert(u.id.clone()) {
+                    out.push(u);
+                }
+            }
+            start += n;
+            if n == 0 || env.total.is_none_or(|t| start >= t) {
+                return Ok(out);
+            }
+        }
+    }
+
+    // ---- rooms ------------------------------------------------------------
+
+    /// Every room matching the query, across all pages. The total of a room
+    /// list sits in `response.total` (API-NOTES §3).
+    pub async fn rooms(&self, query: &RoomQuery) -> Result<Vec<Room>, ApiError> {
+        let mut out: Vec<Room> = Vec::new();
+        let mut seen = HashSet::new();
+        let mut start = 0i64;
+        loop {
+            let mut call = Call::get("files/rooms", "files/rooms".into())
+                .query("searchArea", query.area as i64)
+                .query("count", PAGE_SIZE)
+                .query("startIndex", start)
+                // Creation order is stable while rooms are archived or
+                // restored during the scan; duplicates are dropped by id.
+                .query("sortBy", "DateAndTimeCreation")
+                .query("sortOrder", 0);
+            if let Some(s) = &query.subject_id {
+                call = call.query("subjectId", s);
+            }
+            if let Some(o) = &query.owner_id {
+                call = call.query("subjectOwnerId", o);
+            }
+            let content: FolderContent = self.get_required(call).await?;
+            let n = content.folders.len() as i64;
+            for room in content.folders {
+                if seen.insert(room.id.clone()) {
+                    out.push(room);
+                }
+            }
+            start += n;
+            if n == 0 || content.total.is_none_or(|t| start >= t) {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// The number of rooms matching the query (one small request).
+    pub async fn room_count(&self, query: &RoomQuery) -> Result<i64, ApiError> {
+        let mut call = Call::get("files/rooms", "files/rooms".into())
+            .query("searchArea", query.area as i64)
+            .query("count", 1)
+            .query("startIndex", 0);
+        if let Some(s) = &query.subject_id {
+            call = call.query("subjectId", s);
+        }
+        if let Some(o) = &query.owner_id {
+            call = call.query("subjectOwnerId", o);
+        }
+        let content: FolderContent = self.get_required(call).await?;
+        Ok(content.total.unwrap_or(content.folders.len() as i64))
+    }
+
+    pub async fn room(&self, id: &RoomId) -> Result<Room, ApiError> {
+        self.get_required(Call::get(
+            "files/rooms/{id}",
+            format!("files/rooms/{}", id.as_path_segment()),
+        ))
+        .await
+    }
+
+    /// Every share row of a room for the filter, across all pages; the total
+    /// sits in the envelope here.
+    pub async fn room_shares(
+        &self,
+        room: &RoomId,
+        filter: ShareFilter,
+    ) -> Result<Vec<ShareRow>, ApiError> {
+        let mut out = Vec::new();
+        let mut start = 0i64;
+        loop {
+            let call = Call::get(
+                "files/rooms/{id}/share",
+                format!("files/rooms/{}/share", room.as_path_segment()),
+            )
+            .query("filterType", filter as i64)
+            .query("count", PAGE_SIZE)
+            .query("startIndex", start);
+            let env = self.send::<Vec<ShareRow>>(&call).await?;
+            let page = env.response.unwrap_or_default();
+            let n = page.len() as i64;
+            out.extend(page);
+            start += n;
+            if n == 0 || env.total.is_none_or(|t| start >= t) {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// External links of a room. `GET …/links` does not page and never
+    /// creates a link (unlike `GET …/link`, which the auditor never calls).
+    pub async fn room_external_links(&self, room: &RoomId) -> Result<Vec<ShareRow>, ApiError> {
+        let call = Call::get(
+            "files/rooms/{id}/links",
+            format!("files/rooms/{}/links", room.as_path_segment()),
+        )
+        .query("type", 1);
+        let env = self.send::<Vec<ShareRow>>(&call).await?;
+        Ok(env.response.unwrap_or_default())
+    }
+
+    /// Applies share changes (`PUT rooms/{id}/share`). Refuses an empty list:
+    /// the server would answer success and do nothing.
+    pub async fn set_room_share(
+        &self,
+        room: &RoomId,
+        request: &RoomInvitationRequest,
+    ) -> Result<RoomSecurity, ApiError> {
+        if request.invitations.is_empty() {
+            return Err(ApiError::Decode {
+                method: "PUT",
+                path: "files/rooms/{id}/share".into(),
+                detail: format!("refusing to send an empty invitation list for room {room}"),
+            });
+        }
+        let call = Call::write(
+            reqwest::Method::PUT,
+            "files/rooms/{id}/share",
+            format!("files/rooms/{}/share", room.as_path_segment()),
+            request,
+        )?;
+        let env = self.send::<RoomSecurity>(&call).await?;
+        Ok(env.response.unwrap_or(RoomSecurity {
+            members: None,
+            warning: None,
+            error: None,
+        }))
+    }
+
+    /// Revokes an external link. `Ok(None)`: deleted (no `response`).
+    /// `Ok(Some(row))`: the server skipped it or rotated it into a new link.
+    pub async fn revoke_link(
+        &self,
+        room: &RoomId,
+        request: &LinkRevocation,
+    ) -> Result<Option<ShareRow>, ApiError> {
+        let call = Call::write(
+            reqwest::Method::PUT,
+            "files/rooms/{id}/links",
+            format!("files/rooms/{}/links", room.as_path_segment()),
+            request,
+        )?;
+        Ok(self.send::<ShareRow>(&call).await?.response)
+    }
+
+    /// Starts moving a room into the Archive; returns the file operation.
+    pub async fn archive_room(&self, room: &RoomId) -> Result<FileOperation, ApiError> {
+        self.room_move(room, "files/rooms/{id}/archive", "archive")
+            .await
+    }
+
+    /// Starts moving a room out of the Archive; returns the file operation.
+    pub async fn unarchive_room(&self, room: &RoomId) -> Result<FileOperation, ApiError> {
+        self.room_move(room, "files/rooms/{id}/unarchive", "unarchive")
+            .await
+    }
+
+    async fn room_move(
+        &self,
+        room: &RoomId,
+        template: &'static str,
+        verb: &str,
+    ) -> Result<FileOperation, ApiError> {
+        let call = Call::write(
+            reqwest::Method::PUT,
+            template,
+            format!("files/rooms/{}/{verb}", room.as_path_segment()),
+            &ArchiveRoomRequest {
+                delete_after: false,
+            },
+        )?;
+        let env = self.send::<OneOrMany<FileOperation>>(&call).await?;
+        env.response
+            .and_then(OneOrMany::first)
+            .ok_or(ApiError::MissingResponse {
+                method: "PUT",
+                path: template.to_string(),
+            })
+    }
+
+    /// Follows a file operation (`GET files/fileops`) until it finishes, fails
+    /// or passes the configured timeout.
+    pub async fn wait_for_operation(
+        &self,
+        room: &RoomId,
+        verb: &str,
+        started: FileOperation,
+    ) -> Result<(), ApiError> {
+        let op_err = |detail: String| ApiError::Operation {
+            operation: verb.to_string(),
+            room: room.to_string(),
+            detail,
+        };
+        let mut current = started;
+        let deadline = Instant::now() + self.inner.settings.operation_timeout;
+        loop {
+            if current.finished {
+                return match current.error.as_deref().map(str::trim) {
+                    Some(e) if !e.is_empty() => Err(op_err(clip(e, 300))),
+                    _ => Ok(()),
+                };
+            }
+            if Instant::now() >= deadline {
+                return Err(op_err(format!(
+                    "not finished after {:?} (last progress {}%)",
+                    self.inner.settings.operation_timeout,
+                    current.progress.unwrap_or(0)
+                )));
+            }
+            tokio::time::sleep(self.inner.settings.operation_poll).await;
+            let mut call = Call::get("files/fileops", "files/fileops".into());
+            if let Some(id) = &current.id {
+                call = call.query("id", id);
+            }
+            let env = self.send::<Vec<FileOperation>>(&call).await?;
+            let ops = env.response.unwrap_or_default();
+            current = match &current.id {
+                Some(id) => match ops.into_iter().find(|o| o.id.as_deref() == Some(id.as_str())) {
+                    Some(op) => op,
+                    None => {
+                        return Err(op_err(format!(
+                            "operation {id} is no longer listed; reading the room back decides"
+                        )));
+                    }
+                },
+                None => ops.into_iter().next().ok_or_else(|| {
+                    op_err("no operation id and no operation listed".to_string())
+                })?,
+            };
+        }
+    }
+
+    // ---- reassignment, status, deletion -----------------------------------
+
+    pub async fn reassign_necessary(
+        &self,
+        user: &UserId,
+        employee_type: EmployeeType,
+    ) -> Result<bool, ApiError> {
+        let call = Call::get("people/reassign/necessary", "people/reassign/necessary".into())
+            .query("userId", user)
+            .query("type", employee_type.name());
+        self.get_required(call).await
+    }
+
+    pub async fn reassign_start(
+        &self,
+        request: &StartReassignRequest,
+    ) -> Result<Option<TaskProgress>, ApiError> {
+        let call = Call::write(
+            reqwest::Method::POST,
+            "people/reassign/start",
+            "people/reassign/start".into(),
+            request,
+        )?;
+        Ok(self.send::<TaskProgress>(&call).await?.response)
+    }
+
+    /// The reassignment progress of a user; `None` when no task is known.
+    pub async fn reassign_progress(&self, user: &UserId) -> Result<Option<TaskProgress>, ApiError> {
+        let call = Call::get(
+            "people/reassign/progress/{userid}",
+            format!("people/reassign/progress/{}", path_guid(user)?),
+        );
+        Ok(self.send::<TaskProgress>(&call).await?.response)
+    }
+
+    /// Disables users (`PUT people/status/2`).
+    pub async fn disable_users(&self, ids: &[UserId]) -> Result<Vec<User>, ApiError> {
+        let call = Call::write(
+            reqwest::Method::PUT,
+            "people/status/{status}",
+            "people/status/2".into(),
+            &UserIdsRequest {
+                user_ids: ids.iter().map(|i| i.to_string()).collect(),
+            },
+        )?;
+        Ok(self
+            .send::<Vec<User>>(&call)
+            .await?
+            .response
+            .unwrap_or_default())
+    }
+
+    /// Deletes disabled users portal-wide (`PUT people/delete`).
+    pub async fn delete_users(&self, ids: &[UserId]) -> Result<(), ApiError> {
+        let call = Call::write(
+            reqwest::Method::PUT,
+            "people/delete",
+            "people/delete".into(),
+            &UserIdsRequest {
+                user_ids: ids.iter().map(|i| i.to_string()).collect(),
+            },
+        )?;
+        self.send::<serde_json::Value>(&call).await.map(|_| ())
+    }
+
+    /// Detaches guests from the key user's guest list (`DELETE people/guests`).
+    pub async fn detach_guests(&self, ids: &[UserId]) -> Result<(), ApiError> {
+        let call = Call::write(
+            reqwest::Method::DELETE,
+            "people/guests",
+            "people/guests".into(),
+            &UserIdsRequest {
+                user_ids: ids.iter().map(|i| i.to_string()).collect(),
+            },
+        )?;
+        self.send::<serde_json::Value>(&call).await.map(|_| ())
+    }
+
+    /// Audit-trail events, newest first, stopping at a short page (the
+    /// endpoint gives no total).
+    pub async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, ApiError> {
+        let mut out = Vec::new();
+        let mut start = 0i64;
+        loop {
+            let mut call = Call::get(
+                "security/audit/events/filter",
+                "security/audit/events/filter".into(),
+            )
+            .query("from", query.from.format("%Y-%m-%dT%H:%M:%S%.3fZ"))
+            .query("to", query.to.format("%Y-%m-%dT%H:%M:%S%.3fZ"))
+            .query("count", PAGE_SIZE)
+            .query("startIndex", start);
+            if let Some(u) = &query.user_id {
+                call = call.query("userId", u);
+            }
+            let env = self.send::<Vec<AuditEvent>>(&call).await?;
+            let page = env.response.unwrap_or_default();
+            let n = page.len();
+            out.extend(page);
+            start += n as i64;
+            if (n as i64) < PAGE_SIZE || out.len() >= query.max_events {
+                out.truncate(query.max_events);
+                return Ok(out);
+            }
+        }
+    }
+}
+
+/// Some deployments answer a file operation as a one-item array.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T> OneOrMany<T> {
+    fn first(self) -> Option<T> {
+        match self {
+            OneOrMany::One(t) => Some(t),
+            OneOrMany::Many(v) => v.into_iter().next(),
+        }
+    }
+}
+
+fn path_guid(id: &UserId) -> Result<String, ApiError> {
+    if id.is_well_formed() {
+        Ok(id.to_string())
+    } else {
+        Err(ApiError::Decode {
+            method: "HTTP",
+            path: "people/{id}".into(),
+            detail: format!("{id:?} is not a GUID"),
+        })
+    }
+}
+
+fn transport_error(method: &'static str, path: String, e: &reqwest::Error) -> ApiError {
+    let kind = if e.is_connect() {
+        TransportKind::Connect
+    } else if e.is_timeout() {
+        TransportKind::Timeout
+    } else {
+        TransportKind::Other
+    };
+    // `without_url` keeps query strings (user ids) out of the message; the
+    // path template already says which call it was.
+    let mut detail = String::new();
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !detail.contains(&text) {
+            if !detail.is_empty() {
+                detail.push_str(": ");
+            }
+            detail.push_str(&text);
+        }
+        source = s.source();
+    }
+    let detail = match e.url() {
+        Some(u) => detail.replace(u.as_str(), &path),
+        None => detail,
+    };
+    ApiError::Transport {
+        method,
+        path,
+        kind,
+        detail: clip(&detail, 300),
+    }
+}
+
+/// Shortens text from the server to keep messages (and reports) bounded.
+pub fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        let mut s: String = text.chars().take(max).collect();
+        s.push('…');
+        s
+    }
+}
