@@ -11,7 +11,9 @@ use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::wire::{Room, User};
-use crate::api::{ApiError, DocSpaceClient, RoomId, RoomQuery, SearchArea, ShareFilter, UserId};
+use crate::api::{
+    ApiError, DocSpaceClient, PeopleQuery, RoomId, RoomQuery, SearchArea, ShareFilter, UserId,
+};
 use crate::check::{self, CheckContext, CheckId, Proposal, RoomCheck, RoomSnapshot};
 use crate::clock::Clock;
 use crate::config::{Config, Mode};
@@ -91,6 +93,8 @@ pub enum RunError {
     AllRoomsFailed { failed: usize, first: String },
     #[error("the run was cancelled before it started auditing")]
     Cancelled,
+    #[error("notifications: {0}")]
+    Notify(#[from] crate::notify::NotifyError),
 }
 
 /// Runs audits against one portal. Cheap to clone.
@@ -105,6 +109,7 @@ struct Inner {
     state: Arc<StateStore>,
     clock: Arc<dyn Clock>,
     cancel: CancellationToken,
+    notifier: Option<crate::notify::Notifier>,
 }
 
 /// A room to audit and where it sits.
@@ -114,10 +119,11 @@ struct Target {
 }
 
 /// The room checks of this build, in report order.
-fn room_checks() -> [(CheckId, RoomCheck); 2] {
+fn room_checks() -> [(CheckId, RoomCheck); 3] {
     [
         (CheckId::ArchivedRoomGuests, check::archived_room_guests::check),
         (CheckId::ArchivedRoomLinks, check::archived_room_links::check),
+        (CheckId::ArchiveAccessDrift, check::archive_access_drift::check),
     ]
 }
 
@@ -129,6 +135,11 @@ impl Auditor {
     ) -> Result<Auditor, RunError> {
         let client = DocSpaceClient::new(config.portal.clone())?;
         let state = Arc::new(StateStore::open(&config.state_path)?);
+        let notifier = if config.notify.enabled {
+            Some(crate::notify::Notifier::new(&config.notify)?)
+        } else {
+            None
+        };
         Ok(Auditor {
             inner: Arc::new(Inner {
                 config,
@@ -136,6 +147,7 @@ impl Auditor {
                 state,
                 clock,
                 cancel,
+                notifier,
             }),
         })
     }
@@ -150,6 +162,11 @@ impl Auditor {
 
     pub fn config(&self) -> &Arc<Config> {
         &self.inner.config
+    }
+
+    /// The notifier, when notifications are enabled.
+    pub fn notifier(&self) -> Option<&crate::notify::Notifier> {
+        self.inner.notifier.as_ref()
     }
 
     /// The checks a request runs: those not `off`, narrowed by the request.
@@ -260,6 +277,33 @@ impl Auditor {
             result,
             key_user: body.key_user,
         };
+        let mut outcome = outcome;
+        // Mail never fails a run: undelivered messages stay queued in the
+        // state store and are retried by the next run.
+        if let Some(notifier) = &self.inner.notifier {
+            match notifier
+                .after_run(&self.inner.state, &outcome, self.inner.clock.now())
+                .await
+            {
+                Ok(report) => {
+                    if report.failed > 0 {
+                        outcome.warnings.push(format!(
+                            "{} messages could not be delivered and stay queued for the next run",
+                            report.failed
+                        ));
+                    }
+                    for a in report.invalid_addresses {
+                        outcome
+                            .warnings
+                            .push(format!("invalid email address not mailed: {a}"));
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(run_id = %run_id, error = %e, "notifications failed");
+                    outcome.warnings.push(format!("notifications failed: {e}"));
+                }
+            }
+        }
         let counts = outcome.counts();
         let count = |s: FindingStatus| counts.iter().filter(|((_, st), _)| *st == s).map(|(_, n)| n).sum::<usize>();
         tracing::info!(
@@ -360,10 +404,22 @@ impl Auditor {
                 .take_while(|_| futures_util::future::ready(!cancel.is_cancelled()))
                 .map(|t| self.snapshot(t, &owners, now))
                 .buffer_unordered(concurrency);
-            let mut snapshots = Vec::new();
+            let ctx = CheckContext {
+                archive_owner: cfg.archive.owner_id.clone(),
+                hr_group: cfg.archive.hr_group_id.clone(),
+                key_user: body.key_user.clone(),
+            };
+            // Each snapshot is checked as soon as it arrives and then
+            // dropped: only findings outlive the scan, which keeps memory
+            // flat on portals with tens of thousands of rooms.
             while let Some(result) = scans.next().await {
                 match result {
-                    Ok(s) => snapshots.push(s),
+                    Ok(s) => {
+                        body.rooms_audited += 1;
+                        for (_, check) in &room_checks {
+                            proposals.extend(check(&s, &ctx));
+                        }
+                    }
                     Err((info, e)) => {
                         if e.is_fatal_for_run() {
                             return Err(RunError::Api(e));
@@ -373,18 +429,6 @@ impl Auditor {
                         body.first_error.get_or_insert_with(|| e.to_string());
                         body.findings.push(room_failure(info, &e));
                     }
-                }
-            }
-            snapshots.sort_by(|a, b| a.info.id.cmp(&b.info.id));
-            body.rooms_audited = snapshots.len();
-            let ctx = CheckContext {
-                archive_owner: cfg.archive.owner_id.clone(),
-                hr_group: cfg.archive.hr_group_id.clone(),
-                key_user: body.key_user.clone(),
-            };
-            for s in &snapshots {
-                for (_, check) in &room_checks {
-                    proposals.extend(check(s, &ctx));
                 }
             }
             if body.rooms_audited == 0 && body.rooms_failed > 0 {
@@ -507,6 +551,24 @@ impl Auditor {
             .filter(|id| id.is_well_formed())
             .collect();
         let client = &self.inner.client;
+        // Past a few dozen owners one paged listing of everybody is far
+        // cheaper than a lookup per owner.
+        if ids.len() > 50 {
+            let everyone = PeopleQuery {
+                status: Some(7),
+                employee_type: None,
+            };
+            match client.people(&everyone).await {
+                Ok(users) => {
+                    return users
+                        .into_iter()
+                        .filter(|u| ids.contains(&u.id))
+                        .map(|u| (u.id.clone(), u))
+                        .collect();
+                }
+                Err(e) => tracing::debug!(error = %e, "listing people failed; looking owners up one by one"),
+            }
+        }
         futures_util::stream::iter(ids)
             .map(|id| async move { (id.clone(), client.user(&id).await) })
             .buffer_unordered(self.inner.config.portal.max_concurrency.max(1))

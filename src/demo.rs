@@ -86,6 +86,10 @@ outbox_dir = "outbox"
     )
 }
 
+fn count_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+}
+
 /// Runs the demo in `dir` (reports, state and outbox go there).
 pub async fn run(dir: &Path) -> u8 {
     let scenario = Scenario::demo();
@@ -129,6 +133,9 @@ pub async fn run(dir: &Path) -> u8 {
         }
     };
     let outbox = config.notify.outbox_dir.clone();
+    // Each demo starts a new fake portal, so the demo's memory of earlier
+    // findings starts fresh too.
+    let _ = std::fs::remove_file(&config.state_path);
     println!(
         "Started a fake DocSpace portal at {} with a sample of compliance problems.",
         portal.base_url()
@@ -176,7 +183,26 @@ pub async fn run(dir: &Path) -> u8 {
             println!("  {}/findings.csv   every finding and its status", outcome.report_dir.display());
             println!("  {}/actions.csv    every change, verified by reading back", outcome.report_dir.display());
             println!("  {}/               owner digests and the security summary (.eml)", outbox.display());
-            println!("Run it again: the second audit finds nothing new to fix.");
+            // A second audit of the same portal shows the fixes held and that
+            // nobody is mailed the same findings again.
+            let mails_before = count_files(&outbox);
+            match auditor.run(RunRequest::default()).await {
+                Ok(second) => {
+                    let changed = second
+                        .actions
+                        .iter()
+                        .filter(|a| a.outcome == crate::finding::ActionOutcome::Done)
+                        .count();
+                    println!(
+                        "\nSecond audit of the same portal ({}): {} changes made, {} findings still reported (exempt or report-only), {} new emails.",
+                        second.run_id,
+                        changed,
+                        second.findings.len(),
+                        count_files(&outbox).saturating_sub(mails_before)
+                    );
+                }
+                Err(e) => eprintln!("error: second audit: {e}"),
+            }
             // The demo succeeded whatever it found; `run` would have exited
             // with the code the summary names.
             exit::CLEAN

@@ -17,3 +17,7 @@ pub mod cli;
 pub mod offboarding;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod notify;
+pub mod daemon;
+pub mod webhook;
+pub mod metrics;

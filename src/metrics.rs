@@ -43,15 +43,21 @@ impl Trigger {
     }
 }
 
-/// How a run ended, for the `outcome` label.
+/// How a run ended, for the `outcome` label: `clean`, `attention`,
+/// `cancelled` (stopped before it began) or `failed`.
 pub fn run_outcome_label(result: &Result<RunOutcome, RunError>) -> &'static str {
     match result {
-        Ok(o) => match o.result {
-            RunResult::Clean => "clean",
-            RunResult::Attention => "attention",
-        },
+        Ok(o) => outcome_label(o),
         Err(RunError::Cancelled) => "cancelled",
         Err(_) => "failed",
+    }
+}
+
+/// The `outcome` label of a finished run.
+pub fn outcome_label(o: &RunOutcome) -> &'static str {
+    match o.result {
+        RunResult::Clean => "clean",
+        RunResult::Attention => "attention",
     }
 }
 
@@ -125,11 +131,11 @@ impl Metrics {
     pub fn record_run(
         &self,
         trigger: Trigger,
-        result: &Result<RunOutcome, RunError>,
+        label: &'static str,
+        outcome: Option<&RunOutcome>,
         elapsed: Duration,
         full: bool,
     ) {
-        let label = run_outcome_label(result);
         let mut g = self.lock();
         *g.runs.entry((trigger.as_str(), label)).or_default() += 1;
         let secs = elapsed.as_secs_f64();
@@ -140,8 +146,8 @@ impl Metrics {
         }
         g.duration_sum += secs;
         g.duration_count += 1;
-        match result {
-            Ok(o) => {
+        match outcome {
+            Some(o) => {
                 let counts = o.counts();
                 for ((check, status), n) in &counts {
                     *g.findings
@@ -162,7 +168,7 @@ impl Metrics {
                 g.last_success = Some(o.finished);
                 g.last_run = Some((o.finished, label, o.run_id.clone()));
             }
-            Err(_) => {
+            None => {
                 g.last_run = Some((Utc::now(), label, String::new()));
             }
         }
@@ -207,7 +213,7 @@ impl Metrics {
     pub fn render(&self) -> String {
         let g = self.lock();
         let mut out = String::with_capacity(4096);
-        let mut head = |out: &mut String, name: &str, kind: &str, help: &str| {
+        let head = |out: &mut String, name: &str, kind: &str, help: &str| {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} {kind}");
         };
@@ -392,7 +398,8 @@ mod tests {
         m.record_api(&[("200".to_string(), 3)].into(), 1);
         m.record_run(
             Trigger::Schedule,
-            &Err(RunError::Cancelled),
+            run_outcome_label(&Err(RunError::Cancelled)),
+            None,
             Duration::from_millis(1500),
             true,
         );

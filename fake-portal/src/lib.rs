@@ -94,6 +94,7 @@ impl FakePortal {
         })
     }
 
+    pub fn server_ns() -> u64 { server::SERVER_NS.load(std::sync::atomic::Ordering::Relaxed) }
     /// `http://127.0.0.1:PORT`, without a trailing slash.
     pub fn base_url(&self) -> String {
         self.base_url.clone()

@@ -189,6 +189,9 @@ pub(crate) struct State {
     pub user_index: HashMap<String, usize>,
     pub groups: Vec<Group>,
     pub group_index: HashMap<String, usize>,
+    /// user id → indices into `groups`; share rows render each user's
+    /// groups, and scanning every group per row is quadratic.
+    pub user_groups: HashMap<String, Vec<usize>>,
     pub rooms: Vec<Room>,
     pub room_index: HashMap<String, usize>,
     /// (inviter, guest): the inviter's guest list holds the guest.
@@ -229,7 +232,14 @@ impl State {
         }
         let mut groups = Vec::new();
         let mut group_index = HashMap::new();
+        let mut user_groups: HashMap<String, Vec<usize>> = HashMap::new();
         for g in &scenario.groups {
+            for m in &g.members {
+                let list = user_groups.entry(m.clone()).or_default();
+                if !list.contains(&groups.len()) {
+                    list.push(groups.len());
+                }
+            }
             group_index.insert(g.id.clone(), groups.len());
             groups.push(Group {
                 id: g.id.clone(),
@@ -323,6 +333,7 @@ impl State {
             user_index,
             groups,
             group_index,
+            user_groups,
             rooms,
             room_index,
             relations,
@@ -373,7 +384,18 @@ impl State {
     }
 
     pub fn groups_of(&self, user: &str) -> impl Iterator<Item = &Group> {
-        self.groups.iter().filter(move |g| g.members.iter().any(|m| m == user))
+        self.user_groups
+            .get(user)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.groups[i])
+    }
+
+    fn in_group(&self, user: &str, group: &str) -> bool {
+        match (self.user_groups.get(user), self.group_index.get(group)) {
+            (Some(list), Some(g)) => list.contains(g),
+            _ => false,
+        }
     }
 
     pub fn is_admin(&self, user: &str) -> bool {
@@ -391,10 +413,9 @@ impl State {
         if self.is_admin(user) || room.owner == user {
             return true;
         }
-        room.shares.iter().any(|s| {
-            s.subject == user
-                || (s.is_group && self.group(&s.subject).is_some_and(|g| g.members.iter().any(|m| m == user)))
-        })
+        room.shares
+            .iter()
+            .any(|s| s.subject == user || (s.is_group && self.in_group(user, &s.subject)))
     }
 
     /// Whether `user` manages the room, leaving the archive rule aside.
@@ -440,6 +461,7 @@ impl State {
         for group in &mut self.groups {
             group.members.retain(|m| m != user);
         }
+        self.user_groups.remove(user);
         self.relations.retain(|(a, b)| a != user && b != user);
         if let Some(u) = self.user_index.get(user).copied() {
             self.users[u].deleted = true;

@@ -186,6 +186,7 @@ pub(crate) async fn handle(
         Some(FaultKind::Malformed) | None => {}
     }
 
+    let t0 = std::time::Instant::now();
     let mut response = {
         let mut st = app.lock();
         // The key acts as its creator; it stops working (401, empty body)
@@ -219,6 +220,7 @@ pub(crate) async fn handle(
             Err(fail) => fail_response(&fail),
         }
     };
+    SERVER_NS.fetch_add(t0.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
     if fault == Some(FaultKind::Malformed) {
         // The work is done; only the answer is broken, so the client
         // cannot tell whether the write happened.
@@ -226,3 +228,5 @@ pub(crate) async fn handle(
     }
     response
 }
+
+pub static SERVER_NS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

@@ -205,7 +205,13 @@ pub struct PeopleQuery {
 /// A user's audit-trail query.
 #[derive(Debug, Clone)]
 pub struct AuditQuery {
+    /// Events *by* this user (the actor).
     pub user_id: Option<UserId>,
+    /// Events *about* this user: sent as `entryType=23` (User) plus
+    /// `target`, because the server ignores `target` unless an entry type or
+    /// an action is given, and with an entry type it matches target text
+    /// containing the id (`AuditEventsRepository.FindByEntry`).
+    pub about_user: Option<UserId>,
     pub from: chrono::DateTime<chrono::Utc>,
     pub to: chrono::DateTime<chrono::Utc>,
     pub max_events: usize,
@@ -847,6 +853,9 @@ impl DocSpaceClient {
             .query("startIndex", start);
             if let Some(u) = &query.user_id {
                 call = call.query("userId", u);
+            }
+            if let Some(u) = &query.about_user {
+                call = call.query("entryType", 23).query("target", u);
             }
             let env = self.send::<Vec<AuditEvent>>(&call).await?;
             let page = env.response.unwrap_or_default();

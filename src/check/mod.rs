@@ -4,6 +4,7 @@
 //!
 //! Adding a check means one file here and one line in [`CheckId`].
 
+pub mod archive_access_drift;
 pub mod archived_room_guests;
 pub mod archived_room_links;
 pub mod classify;

@@ -82,15 +82,27 @@ pub enum Transport {
 #[derive(Debug, Clone)]
 pub struct NotifyConfig {
     pub enabled: bool,
+    /// The sender of every message.
     pub from: String,
+    /// Recipients of the per-run summary (empty: no summary).
     pub security_team: Vec<String>,
+    /// Gets the digest of rooms whose owner is disabled, unknown, or has no
+    /// or an invalid email address (unset: those rooms are only listed in
+    /// the summary).
     pub fallback_address: Option<String>,
+    /// Also receives a message listing each run's escalated findings.
     pub escalation_address: Option<String>,
+    /// Reminders sent before an unresolved finding is escalated (default 3).
     pub escalate_after_reminders: u32,
+    /// Days before an unchanged, unresolved finding is mailed again as a
+    /// reminder (default 7; 0 turns reminders and escalation off).
     pub renotify_after_days: u32,
     pub transport: Transport,
     pub outbox_dir: PathBuf,
+    /// Template overrides (same file names as `templates/`).
     pub templates_dir: Option<PathBuf>,
+    /// The largest report file attached to the summary; a larger one is
+    /// named by its path instead (default 5 MiB).
     pub attachment_max_bytes: u64,
 }
 
@@ -166,6 +178,12 @@ pub(super) fn validate(
             if password.is_some() && s.username.is_none() {
                 p.push("notify.smtp.username", "a password is set but no username");
             }
+            if tls == SmtpTls::None && !is_loopback(&s.host) {
+                p.push(
+                    "notify.smtp.tls",
+                    format!("\"none\" is allowed only for a relay on this machine (localhost, 127.0.0.1, ::1), not {:?}", s.host),
+                );
+            }
             if tls == SmtpTls::None && password.is_some() {
                 p.push(
                     "notify.smtp.tls",
@@ -187,6 +205,15 @@ pub(super) fn validate(
             })
         }
     };
+    let templates_dir = raw.templates_dir.map(|d| resolve(base, &d));
+    if let Some(d) = &templates_dir {
+        if !d.is_dir() {
+            p.push(
+                "notify.templates_dir",
+                format!("{} is not a folder", d.display()),
+            );
+        }
+    }
     Some(NotifyConfig {
         enabled: raw.enabled.unwrap_or(true),
         from,
@@ -197,7 +224,14 @@ pub(super) fn validate(
         renotify_after_days: raw.renotify_after_days.unwrap_or(7),
         transport,
         outbox_dir,
-        templates_dir: raw.templates_dir.map(|d| resolve(base, &d)),
+        templates_dir,
         attachment_max_bytes: raw.attachment_max_bytes.unwrap_or(5 * 1024 * 1024),
     })
+}
+
+/// A host that is this machine, where an unencrypted relay is acceptable.
+fn is_loopback(host: &str) -> bool {
+    let h = host.trim().trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost")
+        || h.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback())
 }

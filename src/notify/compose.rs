@@ -333,12 +333,13 @@ pub fn failure_lines(findings: &[Finding], actions: &[ActionRecord]) -> Vec<Stri
             .as_ref()
             .map(|r| format!("room \"{}\" ({}), ", clean(&r.title, 200), clean(&r.id.to_string(), 100)))
             .unwrap_or_default();
+        let detail = clean(&f.detail, 500);
+        let detail = if detail.is_empty() { "no detail".to_string() } else { detail };
         out.push(format!(
-            "{}: {room}{} {}: {}",
+            "{}: {room}{} {}: {detail}",
             f.check.name(),
             f.subject.kind.as_str(),
             clean(&f.subject.name, 200),
-            clean(&f.detail, 500)
         ));
     }
     for a in actions.iter().filter(|a| a.outcome == ActionOutcome::Failed) {

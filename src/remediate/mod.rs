@@ -345,8 +345,17 @@ impl Remediator<'_> {
 
         // Read back: the only proof that a change held.
         let share = self.read_share(room).await;
+        // Record in the order the writes were made (links, removals,
+        // additions) so actions.csv tells the steps as they happened.
+        let mut in_order: Vec<&PlannedFix> = fixes.iter().collect();
+        in_order.sort_by_key(|f| match f.fix {
+            Fix::RevokeLink { .. } => 0,
+            Fix::RemoveMember { .. } => 1,
+            Fix::AddMember { .. } => 2,
+            _ => 3,
+        });
         let mut out = Vec::new();
-        for f in &fixes {
+        for f in in_order {
             let (note, jid) = notes
                 .remove(&f.finding)
                 .unwrap_or_else(|| ("not attempted".into(), None));
