@@ -398,11 +398,18 @@ impl Auditor {
             let targets = self.collect_targets(request, &mut body).await?;
             let owners = self.resolve_owners(&targets).await;
             let now = self.inner.clock.now();
+            let archived_ids: Vec<String> = targets
+                .iter()
+                .filter(|t| t.state == RoomState::Archived)
+                .map(|t| t.room.id.to_string())
+                .collect();
+            let first_seen = state.rooms_first_seen_archived(&archived_ids, now)?;
+            let first_seen = &first_seen;
             let concurrency = cfg.portal.max_concurrency.max(1);
             let cancel = self.inner.cancel.clone();
             let mut scans = futures_util::stream::iter(targets)
                 .take_while(|_| futures_util::future::ready(!cancel.is_cancelled()))
-                .map(|t| self.snapshot(t, &owners, now))
+                .map(|t| self.snapshot(t, &owners, first_seen))
                 .buffer_unordered(concurrency);
             let ctx = CheckContext {
                 archive_owner: cfg.archive.owner_id.clone(),
@@ -589,18 +596,14 @@ impl Auditor {
         &self,
         target: Target,
         owners: &HashMap<UserId, User>,
-        now: DateTime<Utc>,
+        first_seen: &HashMap<String, DateTime<Utc>>,
     ) -> Result<RoomSnapshot, (RoomInfo, ApiError)> {
         let client = &self.inner.client;
         let room = &target.room;
         let owner = room.owner_id().and_then(|id| owners.get(id));
         let archived_since = if target.state == RoomState::Archived {
-            let first_seen = self
-                .inner
-                .state
-                .room_first_seen_archived(&room.id.to_string(), now)
-                .ok();
-            room.updated.or(first_seen)
+            room.updated
+                .or_else(|| first_seen.get(&room.id.to_string()).copied())
         } else {
             None
         };

@@ -133,9 +133,9 @@ pub fn summary_text(outcome: &RunOutcome) -> String {
     use crate::finding::FindingStatus;
     let mut s = String::new();
     s.push_str(&format!(
-        "run {} {}: {} rooms audited, {} failed, {} findings, {} actions\n",
+        "run {}{}: {} rooms audited, {} failed, {} findings, {} actions\n",
         outcome.run_id,
-        if outcome.dry_run { "(dry-run)" } else { "" },
+        if outcome.dry_run { " (dry-run)" } else { "" },
         outcome.rooms_audited,
         outcome.rooms_failed,
         outcome.findings.len(),
@@ -147,18 +147,19 @@ pub fn summary_text(outcome: &RunOutcome) -> String {
     for w in &outcome.warnings {
         s.push_str(&format!("warning: {}\n", crate::report::safe::one_line(w, 300)));
     }
+    // The same rule as the exit code: skipped-by-cap access is still open.
     let attention = outcome
         .findings
         .iter()
-        .filter(|f| matches!(f.status, FindingStatus::Open | FindingStatus::Failed))
+        .filter(|f| FindingStatus::needs_attention(f.status))
         .count();
     s.push_str(&format!(
         "reports: {}\n{}\n",
         outcome.report_dir.display(),
         if attention > 0 {
-            format!("{attention} findings need attention (exit code 3)")
+            format!("{attention} findings need attention (exit code {})", exit_code(outcome))
         } else {
-            "nothing needs attention (exit code 0)".to_string()
+            format!("nothing needs attention (exit code {})", exit_code(outcome))
         }
     ));
     s

@@ -126,6 +126,8 @@ async fn malformed_answer_for_one_room_fails_only_that_room() {
     assert_eq!(one_row(&findings, "subject_id", &g1.id)["status"], "open");
     assert_eq!(one_row(&findings, "subject_id", &g3.id)["status"], "open");
     assert!(rows_where(&findings, "subject_id", &g2.id).is_empty());
+    // An unreadable answer is not retried.
+    assert_eq!(portal.requests_to("files/rooms/42/share").await.len(), 2);
     assert_eq!(out.result, RunResult::Attention);
     portal.verify().await;
 }
@@ -297,5 +299,37 @@ async fn token_and_link_secrets_never_reach_reports_or_state() {
         }
     }
     assert!(out.findings.iter().any(|f| f.status.as_str() == "failed"));
+    portal.verify().await;
+}
+
+#[tokio::test]
+async fn write_with_unknown_outcome_is_settled_by_reading_back_not_repeated() {
+    let g = guest(10);
+    let portal = Portal::builder()
+        .room(RoomSpec::active(77, "Offboarded employees", &owner()).guest(&g))
+        .start()
+        .await;
+    // The portal applies the removal, but the gateway answers 504.
+    Mock::given(method("PUT"))
+        .and(path("/api/2.0/files/rooms/77/share"))
+        .respond_with(portal.applied_then(504))
+        .with_priority(1)
+        .expect(1)
+        .named("PUT share applied, then 504")
+        .mount(&portal.server)
+        .await;
+    let cfg = TestConfig::new(&portal.uri()).designated(&[77]);
+
+    let out = cfg.run().await.unwrap();
+
+    assert_eq!(portal.writes().await.len(), 1, "a write with an unknown outcome was repeated");
+    assert!(!portal.room(77).has_member(&g.id));
+    let findings = findings_csv(&out.report_dir);
+    let f = one_row(&findings, "subject_id", &g.id);
+    assert_eq!(f["status"], "fixed", "{f:?}");
+    let actions = common::reports::actions_csv(&out.report_dir);
+    let a = one_row(&actions, "action", "remove-member");
+    assert_eq!((a["outcome"].as_str(), a["verified"].as_str()), ("done", "yes"));
+    assert_eq!(out.result, RunResult::Clean);
     portal.verify().await;
 }

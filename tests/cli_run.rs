@@ -40,7 +40,21 @@ async fn run_exits_0_when_nothing_needs_attention() {
 
     assert_eq!(ran.code, Some(0), "{ran:#?}");
     assert!(ran.stdout.contains("1 rooms audited"), "{ran:#?}");
-    assert!(findings_csv(&only_run(&cfg)).is_empty());
+    assert!(ran.stdout.contains("nothing needs attention (exit code 0)"), "{ran:#?}");
+    let dir = only_run(&cfg);
+    assert!(findings_csv(&dir).is_empty());
+    // The header is always there; files are for owner and group only.
+    assert!(common::reports::csv_header(&dir.join("findings.csv")).contains(&"subject_email".to_string()));
+    assert!(common::reports::csv_header(&dir.join("actions.csv")).contains(&"verified".to_string()));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o750);
+        for f in ["findings.csv", "actions.csv", "run.json"] {
+            assert_eq!(mode(&dir.join(f)), 0o640, "{f}");
+        }
+    }
     portal.verify().await;
 }
 
@@ -120,6 +134,8 @@ async fn refused_key_exits_1_naming_401_and_the_path_but_not_the_token() {
     for out in [&ran.stderr, &ran.stdout] {
         assert!(!out.contains(wrong) && !out.contains(&wrong[3..20]), "{out}");
         assert!(!out.contains("panicked"), "{out}");
+        // Not a terminal (a pipe, journald): no colour escape codes.
+        assert!(!out.contains('\u{1b}'), "{out:?}");
     }
     assert!(portal.writes().await.is_empty());
 }
@@ -188,4 +204,52 @@ async fn token_never_appears_in_output_or_reports_even_at_trace_level() {
     }
     assert!(portal.room(42).archived);
     portal.verify().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn change_cap_exits_3_and_the_summary_agrees() {
+    let mut room = RoomSpec::active(77, "Offboarded employees", &owner()).expect_writes(Writes {
+        share: 1,
+        ..Writes::default()
+    });
+    for i in 0..3 {
+        room = room.guest(&UserSpec::guest(20 + i, &format!("Guest {i}"), &format!("g{i}@partner.example")));
+    }
+    let portal = Portal::builder().room(room).start().await;
+    let cfg = TestConfig::new(&portal.uri()).designated(&[77]).max_changes(1);
+    let config = cfg.write();
+
+    let ran = run_bin(cfg.dir.path(), &["run", "--config", config.to_str().unwrap()], Some(TOKEN), None).await;
+
+    assert_eq!(ran.code, Some(3), "{ran:#?}");
+    assert!(
+        ran.stdout.contains("2 findings need attention (exit code 3)"),
+        "the summary must agree with the exit code: {}",
+        ran.stdout
+    );
+    portal.verify().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_room_failing_exits_1() {
+    let portal = Portal::builder()
+        .room(RoomSpec::archived(41, "Alpha", &owner()))
+        .room(RoomSpec::archived(42, "Beta", &owner()))
+        .start()
+        .await;
+    Mock::given(method("GET"))
+        .and(wiremock::matchers::path_regex(r"^/api/2\.0/files/rooms/\d+/share$"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw("<html>maintenance</html>", "text/html"))
+        .with_priority(1)
+        .mount(&portal.server)
+        .await;
+    let cfg = TestConfig::new(&portal.uri());
+    let config = cfg.write();
+
+    let ran = run_bin(cfg.dir.path(), &["run", "--config", config.to_str().unwrap()], Some(TOKEN), None).await;
+
+    assert_eq!(ran.code, Some(1), "{ran:#?}");
+    let error_line = ran.stderr.lines().find(|l| l.starts_with("error:")).unwrap();
+    assert!(error_line.contains("every room failed"), "{error_line}");
+    assert!(error_line.contains("files/rooms/{id}/share"), "{error_line}");
 }

@@ -135,15 +135,17 @@ impl Scenario {
             guests.push(g.id.clone());
             scenario.users.push(g);
         }
-        let group_count = (spec.users / 50).max(1);
+        // Teams of about 25: a third of the staff is in one team.
+        let group_count = (spec.users / 75).max(1);
+        let mut members: Vec<Vec<String>> = vec![Vec::new(); group_count];
+        for s in &staff {
+            if rng.u8(0..3) == 0 {
+                members[rng.usize(..group_count)].push(s.clone());
+            }
+        }
         let mut groups: Vec<String> = Vec::new();
-        for i in 0..group_count {
+        for (i, members) in members.into_iter().enumerate() {
             let id = guid(&mut rng);
-            let members: Vec<String> = staff
-                .iter()
-                .filter(|_| rng.u8(0..100) < 10)
-                .cloned()
-                .collect();
             scenario.groups.push(GroupSpec {
                 id: id.clone(),
                 name: format!("Team {i:03}"),

@@ -288,13 +288,12 @@ fn share_row(
 pub fn owner_row(st: &State, room: &Room, caller: &str) -> Option<Value> {
     let owner = st.user(&room.owner)?;
     let mut m = share_row(1, 0, true, room.owner == caller, false, (false, false, false, false));
-    let full = employee_full(st, owner);
-    m.insert("sharedTo".into(), full.clone());
-    m.insert("sharedToUser".into(), full);
+    m.insert("sharedToUser".into(), employee_full(st, owner));
     Some(Value::Object(m))
 }
 
-/// A user or group share row.
+/// A user or group share row. The obsolete `sharedTo` copy is left out: it
+/// doubles the payload, and clients must not key on it (API-NOTES §5).
 pub fn subject_row(st: &State, room: &Room, share: &Share, caller: &str) -> Value {
     let own = !share.is_group && share.subject == caller;
     let editable = !own && st.can_edit_access(caller, room);
@@ -304,14 +303,11 @@ pub fn subject_row(st: &State, room: &Room, share: &Share, caller: &str) -> Valu
             || json!({"id": share.subject, "name": "Deleted group"}),
             |g| group_summary(st, g),
         );
-        m.insert("sharedTo".into(), g.clone());
         m.insert("sharedToGroup".into(), g);
         Value::Object(m)
     } else {
         let mut m = share_row(share.access, 0, false, own, editable, (false, false, false, false));
-        let full = employee_full_by_id(st, &share.subject);
-        m.insert("sharedTo".into(), full.clone());
-        m.insert("sharedToUser".into(), full);
+        m.insert("sharedToUser".into(), employee_full_by_id(st, &share.subject));
         Value::Object(m)
     }
 }
@@ -346,9 +342,7 @@ pub fn link_row(st: &State, room: &Room, link: &Link, caller: &str) -> Value {
         (room.kind == RoomKind::Public && link.primary) || room.kind == RoomKind::FillingForms,
     );
     let mut m = share_row(link.access, link.subject_type(), false, false, false, flags);
-    let l = share_link(link);
-    m.insert("sharedTo".into(), l.clone());
-    m.insert("sharedLink".into(), l);
+    m.insert("sharedLink".into(), share_link(link));
     Value::Object(m)
 }
 

@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_scan_of_ten_thousand_archived_rooms() {
     let spec = GenerateSpec {
-        archived_rooms: 1_000,
+        archived_rooms: 10_000,
         active_rooms: 1_000,
         share_entries: 50_000,
         links: 10_000,
@@ -42,7 +42,7 @@ async fn full_scan_of_ten_thousand_archived_rooms() {
         }
     }
     let listed = t.elapsed();
-    assert_eq!(ids.len(), 1_000);
+    assert_eq!(ids.len(), 10_000);
 
     // The share list and external links of every archived room, 8 at a time.
     let t = Instant::now();

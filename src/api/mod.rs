@@ -19,6 +19,7 @@ use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use futures_util::StreamExt;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
@@ -499,32 +500,26 @@ impl DocSpaceClient {
 
     /// Every user matching the query, across all pages.
     pub async fn people(&self, query: &PeopleQuery) -> Result<Vec<User>, ApiError> {
-        let mut out: Vec<User> = Vec::new();
-        let mut seen = HashSet::new();
-        let mut start = 0i64;
-        loop {
-            let mut call = Call::get("people/filter", "people/filter".into())
-                .query("count", PAGE_SIZE)
-                .query("startIndex", start);
-            if let Some(s) = query.status {
-                call = call.query("employeeStatus", s);
-            }
-            if let Some(t) = query.employee_type {
-                call = call.query("employeeType", t);
-            }
-            let env = self.send::<Vec<User>>(&call).await?;
-            let page = env.response.unwrap_or_default();
-            let n = page.len() as i64;
-            for u in page {
-                if seen.insert(u.id.clone()) {
-                    out.push(u);
+        let users = self
+            .fetch_all(|start| async move {
+                let mut call = Call::get("people/filter", "people/filter".into())
+                    .query("count", PAGE_SIZE)
+                    .query("startIndex", start);
+                if let Some(s) = query.status {
+                    call = call.query("employeeStatus", s);
                 }
-            }
-            start += n;
-            if n == 0 || env.total.is_none_or(|t| start >= t) {
-                return Ok(out);
-            }
-        }
+                if let Some(t) = query.employee_type {
+                    call = call.query("employeeType", t);
+                }
+                let env = self.send::<Vec<User>>(&call).await?;
+                Ok((env.response.unwrap_or_default(), env.total))
+            })
+            .await?;
+        let mut seen = HashSet::new();
+        Ok(users
+            .into_iter()
+            .filter(|u| seen.insert(u.id.clone()))
+            .collect())
     }
 
     // ---- rooms ------------------------------------------------------------
@@ -532,33 +527,77 @@ impl DocSpaceClient {
     /// Every room matching the query, across all pages. The total of a room
     /// list sits in `response.total` (API-NOTES §3).
     pub async fn rooms(&self, query: &RoomQuery) -> Result<Vec<Room>, ApiError> {
-        let mut out: Vec<Room> = Vec::new();
-        let mut seen = HashSet::new();
-        let mut start = 0i64;
-        loop {
-            let mut call = Call::get("files/rooms", "files/rooms".into())
-                .query("searchArea", query.area as i64)
-                .query("count", PAGE_SIZE)
-                .query("startIndex", start)
-                // Creation order is stable while rooms are archived or
-                // restored during the scan; duplicates are dropped by id.
-                .query("sortBy", "DateAndTimeCreation")
-                .query("sortOrder", 0);
-            if let Some(s) = &query.subject_id {
-                call = call.query("subjectId", s);
-            }
-            if let Some(o) = &query.owner_id {
-                call = call.query("subjectOwnerId", o);
-            }
-            let content: FolderContent = self.get_required(call).await?;
-            let n = content.folders.len() as i64;
-            for room in content.folders {
-                if seen.insert(room.id.clone()) {
-                    out.push(room);
+        let rooms = self
+            .fetch_all(|start| async move {
+                let mut call = Call::get("files/rooms", "files/rooms".into())
+                    .query("searchArea", query.area as i64)
+                    .query("count", PAGE_SIZE)
+                    .query("startIndex", start)
+                    // Creation order is stable while rooms are archived or
+                    // restored during the scan; duplicates are dropped by id.
+                    .query("sortBy", "DateAndTimeCreation")
+                    .query("sortOrder", 0);
+                if let Some(s) = &query.subject_id {
+                    call = call.query("subjectId", s);
                 }
+                if let Some(o) = &query.owner_id {
+                    call = call.query("subjectOwnerId", o);
+                }
+                let content: FolderContent = self.get_required(call).await?;
+                Ok((content.folders, content.total))
+            })
+            .await?;
+        let mut seen = HashSet::new();
+        Ok(rooms
+            .into_iter()
+            .filter(|r| seen.insert(r.id.clone()))
+            .collect())
+    }
+
+    /// Fetches every page of a list. The first page tells the total; the
+    /// other pages are then fetched in parallel (bounded by the client's
+    /// read limit), in order. Without a total the pages are walked one by
+    /// one until an empty page.
+    async fn fetch_all<T, F, Fut>(&self, fetch_page: F) -> Result<Vec<T>, ApiError>
+    where
+        F: Fn(i64) -> Fut,
+        Fut: std::future::Future<Output = Result<(Vec<T>, Option<i64>), ApiError>>,
+    {
+        let (first, total) = fetch_page(0).await?;
+        let page = first.len() as i64;
+        let mut out = first;
+        let mut start = page;
+        if page == 0 {
+            return Ok(out);
+        }
+        if let Some(total) = total.filter(|t| *t > page) {
+            let starts: Vec<i64> = (1..)
+                .map(|i| i * page)
+                .take_while(|s| *s < total)
+                .collect();
+            let last_start = starts.last().copied();
+            let mut pages = futures_util::stream::iter(starts)
+                .map(&fetch_page)
+                .buffered(self.inner.settings.max_concurrency.max(1));
+            while let Some(result) = pages.next().await {
+                let (items, _) = result?;
+                start += items.len() as i64;
+                out.extend(items);
             }
+            // Rows added while paging show up past the old total; walk on
+            // until a short page.
+            if last_start.is_none_or(|last| start < last + page) {
+                return Ok(out);
+            }
+        } else if total.is_some() {
+            return Ok(out);
+        }
+        loop {
+            let (items, total) = fetch_page(start).await?;
+            let n = items.len() as i64;
+            out.extend(items);
             start += n;
-            if n == 0 || content.total.is_none_or(|t| start >= t) {
+            if n == 0 || total.is_some_and(|t| start >= t) {
                 return Ok(out);
             }
         }
@@ -595,25 +634,17 @@ impl DocSpaceClient {
         room: &RoomId,
         filter: ShareFilter,
     ) -> Result<Vec<ShareRow>, ApiError> {
-        let mut out = Vec::new();
-        let mut start = 0i64;
-        loop {
-            let call = Call::get(
-                "files/rooms/{id}/share",
-                format!("files/rooms/{}/share", room.as_path_segment()),
-            )
-            .query("filterType", filter as i64)
-            .query("count", PAGE_SIZE)
-            .query("startIndex", start);
+        let path = format!("files/rooms/{}/share", room.as_path_segment());
+        let path = &path;
+        self.fetch_all(|start| async move {
+            let call = Call::get("files/rooms/{id}/share", path.clone())
+                .query("filterType", filter as i64)
+                .query("count", PAGE_SIZE)
+                .query("startIndex", start);
             let env = self.send::<Vec<ShareRow>>(&call).await?;
-            let page = env.response.unwrap_or_default();
-            let n = page.len() as i64;
-            out.extend(page);
-            start += n;
-            if n == 0 || env.total.is_none_or(|t| start >= t) {
-                return Ok(out);
-            }
-        }
+            Ok((env.response.unwrap_or_default(), env.total))
+        })
+        .await
     }
 
     /// External links of a room. `GET …/links` does not page and never

@@ -206,13 +206,11 @@ pub(super) fn validate(
         }
     };
     let templates_dir = raw.templates_dir.map(|d| resolve(base, &d));
-    if let Some(d) = &templates_dir {
-        if !d.is_dir() {
-            p.push(
-                "notify.templates_dir",
-                format!("{} is not a folder", d.display()),
-            );
-        }
+    if let Some(d) = templates_dir.as_ref().filter(|d| !d.is_dir()) {
+        p.push(
+            "notify.templates_dir",
+            format!("{} is not a folder", d.display()),
+        );
     }
     Some(NotifyConfig {
         enabled: raw.enabled.unwrap_or(true),

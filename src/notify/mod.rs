@@ -557,24 +557,12 @@ impl Notifier {
     fn enqueue(
         &self,
         state: &StateStore,
-        kind: &'static str,
-        run_id: &str,
-        message_id: String,
-        built: compose::Built,
+        msg: &Outgoing,
         remember: &[Remember],
         now: DateTime<Utc>,
         report: &mut NotifyReport,
     ) -> Result<bool, NotifyError> {
-        let outgoing = Outgoing {
-            message_id,
-            kind,
-            run_id: run_id.to_string(),
-            envelope_from: built.envelope_from,
-            recipients: built.recipients,
-            subject: built.subject,
-            raw: built.raw,
-        };
-        let queued = store::enqueue(state, &outgoing, remember, now)?;
+        let queued = store::enqueue(state, msg, remember, now)?;
         if queued {
             report.queued += 1;
         }
@@ -600,7 +588,8 @@ impl Notifier {
         let Some(built) = self.render_and_build("digest", &draft.ctx, std::slice::from_ref(&draft.to), &mid, now, Vec::new(), report) else {
             return Ok(false);
         };
-        self.enqueue(state, "digest", &outcome.run_id, mid, built, &draft.remember, now, report)
+        let msg = outgoing("digest", &outcome.run_id, mid, built);
+        self.enqueue(state, &msg, &draft.remember, now, report)
     }
 
     fn queue_escalation(
@@ -627,7 +616,8 @@ impl Notifier {
         let mid = compose::message_id(&parts, &self.from_domain);
         let mailbox = compose::mailbox(None, to.clone());
         if let Some(built) = self.render_and_build("escalation", &ctx, &[mailbox], &mid, now, Vec::new(), report) {
-            self.enqueue(state, "escalation", &outcome.run_id, mid, built, &[], now, report)?;
+            let msg = outgoing("escalation", &outcome.run_id, mid, built);
+            self.enqueue(state, &msg, &[], now, report)?;
         }
         Ok(())
     }
@@ -655,7 +645,8 @@ impl Notifier {
             .collect();
         let mid = compose::message_id(&[outcome.run_id.as_str(), "summary"], &self.from_domain);
         if let Some(built) = self.render_and_build("summary", &ctx, &to, &mid, now, files, report) {
-            self.enqueue(state, "summary", &outcome.run_id, mid, built, &[], now, report)?;
+            let msg = outgoing("summary", &outcome.run_id, mid, built);
+            self.enqueue(state, &msg, &[], now, report)?;
         }
         Ok(())
     }
@@ -714,6 +705,19 @@ impl Notifier {
         }
         store::prune_sent(state, now)?;
         Ok(r)
+    }
+}
+
+/// A built message as the queue stores it.
+fn outgoing(kind: &'static str, run_id: &str, message_id: String, built: compose::Built) -> Outgoing {
+    Outgoing {
+        message_id,
+        kind,
+        run_id: run_id.to_string(),
+        envelope_from: built.envelope_from,
+        recipients: built.recipients,
+        subject: built.subject,
+        raw: built.raw,
     }
 }
 

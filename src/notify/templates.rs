@@ -89,11 +89,11 @@ impl Templates {
 fn template_error(name: &str, origin: &str, e: &minijinja::Error) -> NotifyError {
     // minijinja's Display names the line; the detail adds the source excerpt.
     let mut message = e.to_string();
-    if let Some(d) = e.detail() {
-        if !message.contains(d) {
-            message.push_str(": ");
-            message.push_str(d);
-        }
+    if let Some(d) = e.detail()
+        && !message.contains(d)
+    {
+        message.push_str(": ");
+        message.push_str(d);
     }
     NotifyError::Template {
         name: name.to_string(),

@@ -35,7 +35,7 @@ pub async fn run_bin(cwd: &Path, args: &[&str], token: Option<&str>, log: Option
         .args(args)
         .env("RUST_BACKTRACE", "0")
         .env("RUST_LOG", log.unwrap_or("info"))
-        .env("NO_COLOR", "1")
+        .env_remove("NO_COLOR")
         .timeout(std::time::Duration::from_secs(60));
     match token {
         Some(t) => cmd.env(TOKEN_ENV, t),

@@ -498,6 +498,16 @@ impl Portal {
         self.model.lock().unwrap().rooms[&id].clone()
     }
 
+    /// A responder that lets the model handle the request (so a write
+    /// takes effect) and then answers with `status` and an empty body, as a
+    /// gateway that timed out after passing the request on would.
+    pub fn applied_then(&self, status: u16) -> AppliedThen {
+        AppliedThen {
+            handler: Handler(self.model.clone()),
+            status,
+        }
+    }
+
     /// Checks every `.expect(n)` now (also done when the server is dropped).
     pub async fn verify(&self) {
         self.server.verify().await;
@@ -518,6 +528,19 @@ struct Model {
 
 #[derive(Clone)]
 struct Handler(Arc<Mutex<Model>>);
+
+/// See [`Portal::applied_then`].
+pub struct AppliedThen {
+    handler: Handler,
+    status: u16,
+}
+
+impl Respond for AppliedThen {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let _ = self.handler.respond(request);
+        ResponseTemplate::new(self.status)
+    }
+}
 
 impl Respond for Handler {
     fn respond(&self, request: &Request) -> ResponseTemplate {

@@ -194,7 +194,8 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(config: &Path, token: &str, env: &[(&str, String)]) -> Daemon {
-        let mut cmd = Command::new(BIN);
+        let bin = std::env::var("DSA_DAEMON_BIN").unwrap_or_else(|_| BIN.to_string());
+        let mut cmd = Command::new(bin);
         cmd.arg("daemon")
             .arg("--config")
             .arg(config)

@@ -197,6 +197,27 @@ impl Portal {
             .await;
     }
 
+    /// A GET with several query parameters pinned.
+    pub async fn get_qs(&self, p: &str, pins: &[(&str, &str)], response: impl Respond + 'static) {
+        let mut m = Mock::given(method("GET")).and(path(p));
+        for (k, v) in pins {
+            m = m.and(query_param(*k, *v));
+        }
+        m.respond_with(response).mount(&self.server).await;
+    }
+
+    /// A write with this exact JSON body, expected exactly `times` times.
+    pub async fn write_body(&self, verb: &str, p: &str, body: Value, response: impl Respond + 'static, times: u64) {
+        Mock::given(method(verb))
+            .and(path(p))
+            .and(wiremock::matchers::body_json(body.clone()))
+            .respond_with(response)
+            .expect(times)
+            .named(format!("{verb} {p} {body}"))
+            .mount(&self.server)
+            .await;
+    }
+
     /// A write expected exactly `times` times.
     pub async fn write(&self, verb: &str, p: &str, response: impl Respond + 'static, times: u64) {
         Mock::given(method(verb))
