@@ -75,7 +75,12 @@ fn resources() -> (u64, f64) {
     // Fields after the command name, which is in parentheses.
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // utime and stime are fields 14 and 15 of /proc/self/stat (11 and 12
     // after the name); the kernel's USER_HZ is 100 on Linux.
     (hwm, (ticks(11) + ticks(12)) / 100.0)
@@ -143,16 +148,34 @@ enabled = false
     let requests = auditor.client().stats().requests();
     let bound = Duration::from_millis(LATENCY_MS).mul_f64(requests as f64 / CONCURRENCY as f64);
     let cpu = cpu_after - cpu_before;
-    println!("portal: {rooms} archived rooms, {LATENCY_MS} ms latency, concurrency {CONCURRENCY}, report mode");
+    println!(
+        "portal: {rooms} archived rooms, {LATENCY_MS} ms latency, concurrency {CONCURRENCY}, report mode"
+    );
     println!("rooms audited:      {}", outcome.rooms_audited);
     println!("findings:           {}", outcome.findings.len());
     println!("wall time:          {:.2} s", wall.as_secs_f64());
     println!("requests:           {requests}");
-    println!("requests/second:    {:.0}", requests as f64 / wall.as_secs_f64());
-    println!("concurrency bound:  {:.2} s (requests × latency ÷ concurrency)", bound.as_secs_f64());
-    println!("wall / bound:       {:.3} (target ≤ 1.10)", wall.as_secs_f64() / bound.as_secs_f64());
-    println!("peak RSS:           {:.1} MB (target < 64 MB)", peak_kib as f64 / 1024.0);
-    println!("CPU time:           {:.2} s = {:.1}% of wall (target < 10%)", cpu, 100.0 * cpu / wall.as_secs_f64());
+    println!(
+        "requests/second:    {:.0}",
+        requests as f64 / wall.as_secs_f64()
+    );
+    println!(
+        "concurrency bound:  {:.2} s (requests × latency ÷ concurrency)",
+        bound.as_secs_f64()
+    );
+    println!(
+        "wall / bound:       {:.3} (target ≤ 1.10)",
+        wall.as_secs_f64() / bound.as_secs_f64()
+    );
+    println!(
+        "peak RSS:           {:.1} MB (target < 64 MB)",
+        peak_kib as f64 / 1024.0
+    );
+    println!(
+        "CPU time:           {:.2} s = {:.1}% of wall (target < 10%)",
+        cpu,
+        100.0 * cpu / wall.as_secs_f64()
+    );
     drop(child.stdin.take());
     let _ = child.wait();
 }

@@ -121,9 +121,18 @@ struct Target {
 /// The room checks of this build, in report order.
 fn room_checks() -> [(CheckId, RoomCheck); 3] {
     [
-        (CheckId::ArchivedRoomGuests, check::archived_room_guests::check),
-        (CheckId::ArchivedRoomLinks, check::archived_room_links::check),
-        (CheckId::ArchiveAccessDrift, check::archive_access_drift::check),
+        (
+            CheckId::ArchivedRoomGuests,
+            check::archived_room_guests::check,
+        ),
+        (
+            CheckId::ArchivedRoomLinks,
+            check::archived_room_links::check,
+        ),
+        (
+            CheckId::ArchiveAccessDrift,
+            check::archive_access_drift::check,
+        ),
     ]
 }
 
@@ -244,7 +253,11 @@ impl Auditor {
             writer.write_audit_events(&body.audit_events)?;
         }
         let attention = body.findings.iter().any(|f| f.status.needs_attention());
-        let result = if attention { RunResult::Attention } else { RunResult::Clean };
+        let result = if attention {
+            RunResult::Attention
+        } else {
+            RunResult::Clean
+        };
         manifest.status = "complete".into();
         manifest.finished = Some(finished);
         manifest.rooms_audited = body.rooms_audited;
@@ -260,7 +273,8 @@ impl Auditor {
             if attention { "findings" } else { "clean" },
         )?;
         if let Err(e) = crate::report::prune(&cfg.reports.dir, cfg.reports.keep_runs) {
-            body.warnings.push(format!("old reports were not pruned: {e}"));
+            body.warnings
+                .push(format!("old reports were not pruned: {e}"));
         }
         let outcome = RunOutcome {
             run_id: run_id.clone(),
@@ -305,7 +319,13 @@ impl Auditor {
             }
         }
         let counts = outcome.counts();
-        let count = |s: FindingStatus| counts.iter().filter(|((_, st), _)| *st == s).map(|(_, n)| n).sum::<usize>();
+        let count = |s: FindingStatus| {
+            counts
+                .iter()
+                .filter(|((_, st), _)| *st == s)
+                .map(|(_, n)| n)
+                .sum::<usize>()
+        };
         tracing::info!(
             run_id = %run_id,
             rooms_audited = outcome.rooms_audited,
@@ -340,12 +360,15 @@ impl Auditor {
                 "the process stopped before this run finished; changes it made are reported by run {current} (recover-* actions)"
             )
             .into();
-            if dir.exists() {
-                if let Ok(bytes) = serde_json::to_vec_pretty(&manifest) {
-                    let _ = crate::report::atomic_write(&path, &bytes);
-                }
+            if dir.exists()
+                && let Ok(bytes) = serde_json::to_vec_pretty(&manifest)
+            {
+                let _ = crate::report::atomic_write(&path, &bytes);
             }
-            let _ = self.inner.state.finish_run(&id, self.inner.clock.now(), "incomplete");
+            let _ = self
+                .inner
+                .state
+                .finish_run(&id, self.inner.clock.now(), "incomplete");
             tracing::warn!(run_id = %id, "an earlier run did not finish; marked incomplete");
         }
     }
@@ -452,7 +475,9 @@ impl Auditor {
             .filter(|c| {
                 matches!(
                     c,
-                    CheckId::DisabledUserContent | CheckId::OrphanedGuests | CheckId::DisabledUserAccess
+                    CheckId::DisabledUserContent
+                        | CheckId::OrphanedGuests
+                        | CheckId::DisabledUserAccess
                 )
             })
             .collect();
@@ -515,7 +540,8 @@ impl Auditor {
                 Err(e) => {
                     body.rooms_failed += 1;
                     body.first_error.get_or_insert_with(|| e.to_string());
-                    body.findings.push(room_failure(placeholder_room(id, RoomState::Archived), &e));
+                    body.findings
+                        .push(room_failure(placeholder_room(id, RoomState::Archived), &e));
                 }
             }
             return Ok(targets);
@@ -541,8 +567,10 @@ impl Auditor {
                 Err(e) => {
                     body.rooms_failed += 1;
                     body.first_error.get_or_insert_with(|| e.to_string());
-                    body.findings
-                        .push(room_failure(placeholder_room(id, RoomState::ActiveArchive), &e));
+                    body.findings.push(room_failure(
+                        placeholder_room(id, RoomState::ActiveArchive),
+                        &e,
+                    ));
                 }
             }
         }
@@ -573,7 +601,9 @@ impl Auditor {
                         .map(|u| (u.id.clone(), u))
                         .collect();
                 }
-                Err(e) => tracing::debug!(error = %e, "listing people failed; looking owners up one by one"),
+                Err(e) => {
+                    tracing::debug!(error = %e, "listing people failed; looking owners up one by one")
+                }
             }
         }
         futures_util::stream::iter(ids)
@@ -612,9 +642,11 @@ impl Auditor {
             title: room.title().to_string(),
             state: target.state,
             owner_id: room.owner_id().cloned(),
-            owner_name: owner
-                .map(User::name)
-                .or_else(|| room.created_by.as_ref().and_then(|c| c.display_name.clone())),
+            owner_name: owner.map(User::name).or_else(|| {
+                room.created_by
+                    .as_ref()
+                    .and_then(|c| c.display_name.clone())
+            }),
             owner_email: owner.and_then(|o| o.email.clone()),
             owner_active: owner.map(User::is_active),
             archived_since,
@@ -629,7 +661,7 @@ impl Auditor {
         let can_edit_access = room
             .security
             .as_ref()
-            .and_then(|s| s.get("EditAccess").copied())
+            .and_then(|s| s.edit_access)
             .unwrap_or(target.state != RoomState::Archived);
         Ok(RoomSnapshot {
             info,
@@ -677,7 +709,15 @@ impl Auditor {
             };
             let policy = cfg.policy.check(p.finding.check);
             let mut finding = p.finding.clone();
-            match decide(&p, &policy, &cfg.policy.exemptions, now, since, dry_run, &mut budget) {
+            match decide(
+                &p,
+                &policy,
+                &cfg.policy.exemptions,
+                now,
+                since,
+                dry_run,
+                &mut budget,
+            ) {
                 Decision::Settled { status, note } => {
                     finding.status = status;
                     append(&mut finding.detail, note);
@@ -730,7 +770,10 @@ impl Auditor {
                 for f in &fixes {
                     let finding = &mut body.findings[f.finding];
                     finding.status = FindingStatus::Open;
-                    append(&mut finding.detail, Some("not remediated: the run was stopped".into()));
+                    append(
+                        &mut finding.detail,
+                        Some("not remediated: the run was stopped".into()),
+                    );
                 }
                 continue;
             }
@@ -741,7 +784,8 @@ impl Auditor {
         }
         if !other_fixes.is_empty() && !self.inner.cancel.is_cancelled() {
             let outcomes =
-                crate::offboarding::remediate(remediator, cfg, other_fixes, &mut body.actions).await;
+                crate::offboarding::remediate(remediator, cfg, other_fixes, &mut body.actions)
+                    .await;
             apply_outcomes(&mut body.findings, outcomes);
         }
         Ok(())

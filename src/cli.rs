@@ -62,21 +62,61 @@ pub fn describe_config(c: &Config) -> String {
     let mut line = |k: &str, v: String| s.push_str(&format!("{k:<40} {v}\n"));
     line("config file", c.file.display().to_string());
     line("portal.base_url", c.portal.base_url.to_string());
-    line("portal.token", format!("[redacted] from {}", c.token_source));
-    line("portal.request_timeout", format!("{:?}", c.portal.request_timeout));
-    line("portal.connect_timeout", format!("{:?}", c.portal.connect_timeout));
-    line("portal.max_concurrency", c.portal.max_concurrency.to_string());
-    line("portal.max_write_concurrency", c.portal.max_write_concurrency.to_string());
+    line(
+        "portal.token",
+        format!("[redacted] from {}", c.token_source),
+    );
+    line(
+        "portal.request_timeout",
+        format!("{:?}", c.portal.request_timeout),
+    );
+    line(
+        "portal.connect_timeout",
+        format!("{:?}", c.portal.connect_timeout),
+    );
+    line(
+        "portal.max_concurrency",
+        c.portal.max_concurrency.to_string(),
+    );
+    line(
+        "portal.max_write_concurrency",
+        c.portal.max_write_concurrency.to_string(),
+    );
     line("portal.max_retries", c.portal.retry.max_retries.to_string());
-    line("archive.include_archive_section", c.archive.include_archive_section.to_string());
+    line(
+        "archive.include_archive_section",
+        c.archive.include_archive_section.to_string(),
+    );
     line(
         "archive.designated_rooms",
-        c.archive.designated_rooms.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(", "),
+        c.archive
+            .designated_rooms
+            .iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
     );
-    line("archive.owner_id", c.archive.owner_id.as_ref().map(|i| i.to_string()).unwrap_or_else(|| "(none)".into()));
-    line("archive.hr_group_id", c.archive.hr_group_id.as_ref().map(|i| i.to_string()).unwrap_or_else(|| "(none)".into()));
+    line(
+        "archive.owner_id",
+        c.archive
+            .owner_id
+            .as_ref()
+            .map(|i| i.to_string())
+            .unwrap_or_else(|| "(none)".into()),
+    );
+    line(
+        "archive.hr_group_id",
+        c.archive
+            .hr_group_id
+            .as_ref()
+            .map(|i| i.to_string())
+            .unwrap_or_else(|| "(none)".into()),
+    );
     line("policy.dry_run", c.policy.dry_run.to_string());
-    line("policy.max_changes_per_run", c.policy.max_changes_per_run.to_string());
+    line(
+        "policy.max_changes_per_run",
+        c.policy.max_changes_per_run.to_string(),
+    );
     for id in CheckId::ALL {
         let p = c.policy.check(id);
         let mut v = format!("mode={} grace_days={}", p.mode.as_str(), p.grace_days);
@@ -98,14 +138,30 @@ pub fn describe_config(c: &Config) -> String {
                 s.host,
                 s.port,
                 s.tls,
-                if s.password.is_some() { "[redacted]" } else { "none" }
+                if s.password.is_some() {
+                    "[redacted]"
+                } else {
+                    "none"
+                }
             ),
             crate::config::notify::Transport::Outbox(d) => format!("outbox {}", d.display()),
         },
     );
     line("daemon.schedules", c.daemon.schedules.len().to_string());
-    line("webhook", c.webhook.as_ref().map(|w| format!("{} {} secret=[redacted]", w.listen, w.path)).unwrap_or_else(|| "off".into()));
-    line("metrics", c.metrics.as_ref().map(|m| m.listen.to_string()).unwrap_or_else(|| "off".into()));
+    line(
+        "webhook",
+        c.webhook
+            .as_ref()
+            .map(|w| format!("{} {} secret=[redacted]", w.listen, w.path))
+            .unwrap_or_else(|| "off".into()),
+    );
+    line(
+        "metrics",
+        c.metrics
+            .as_ref()
+            .map(|m| m.listen.to_string())
+            .unwrap_or_else(|| "off".into()),
+    );
     s
 }
 
@@ -142,10 +198,17 @@ pub fn summary_text(outcome: &RunOutcome) -> String {
         outcome.actions.len()
     ));
     for ((check, status), n) in outcome.counts() {
-        s.push_str(&format!("  {:<24} {:<15} {n}\n", check.name(), status.as_str()));
+        s.push_str(&format!(
+            "  {:<24} {:<15} {n}\n",
+            check.name(),
+            status.as_str()
+        ));
     }
     for w in &outcome.warnings {
-        s.push_str(&format!("warning: {}\n", crate::report::safe::one_line(w, 300)));
+        s.push_str(&format!(
+            "warning: {}\n",
+            crate::report::safe::one_line(w, 300)
+        ));
     }
     // The same rule as the exit code: skipped-by-cap access is still open.
     let attention = outcome
@@ -157,7 +220,10 @@ pub fn summary_text(outcome: &RunOutcome) -> String {
         "reports: {}\n{}\n",
         outcome.report_dir.display(),
         if attention > 0 {
-            format!("{attention} findings need attention (exit code {})", exit_code(outcome))
+            format!(
+                "{attention} findings need attention (exit code {})",
+                exit_code(outcome)
+            )
         } else {
             format!("nothing needs attention (exit code {})", exit_code(outcome))
         }
@@ -166,7 +232,10 @@ pub fn summary_text(outcome: &RunOutcome) -> String {
 }
 
 /// Runs one audit now.
-pub async fn run_once(config: Config, request: RunRequest) -> Result<RunOutcome, crate::audit::RunError> {
+pub async fn run_once(
+    config: Config,
+    request: RunRequest,
+) -> Result<RunOutcome, crate::audit::RunError> {
     let auditor = auditor(config)?;
     auditor.run(request).await
 }

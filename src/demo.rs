@@ -140,7 +140,9 @@ pub async fn run(dir: &Path) -> u8 {
         "Started a fake DocSpace portal at {} with a sample of compliance problems.",
         portal.base_url()
     );
-    println!("Auditing it with remediation on (it is a fake portal; the shipped config.toml is a dry-run)...\n");
+    println!(
+        "Auditing it with remediation on (it is a fake portal; the shipped config.toml is a dry-run)...\n"
+    );
     let auditor = match Auditor::new(
         Arc::new(config),
         Arc::new(SystemClock),
@@ -165,7 +167,10 @@ pub async fn run(dir: &Path) -> u8 {
                     crate::report::safe::one_line(&f.subject.name, 40),
                     f.room
                         .as_ref()
-                        .map(|r| format!(" in room {:?}", crate::report::safe::one_line(&r.title, 40)))
+                        .map(|r| format!(
+                            " in room {:?}",
+                            crate::report::safe::one_line(&r.title, 40)
+                        ))
                         .unwrap_or_default()
                 );
             }
@@ -180,9 +185,18 @@ pub async fn run(dir: &Path) -> u8 {
                 emails.len()
             );
             println!("Look at:");
-            println!("  {}/findings.csv   every finding and its status", outcome.report_dir.display());
-            println!("  {}/actions.csv    every change, verified by reading back", outcome.report_dir.display());
-            println!("  {}/               owner digests and the security summary (.eml)", outbox.display());
+            println!(
+                "  {}/findings.csv   every finding and its status",
+                outcome.report_dir.display()
+            );
+            println!(
+                "  {}/actions.csv    every change, verified by reading back",
+                outcome.report_dir.display()
+            );
+            println!(
+                "  {}/               owner digests and the security summary (.eml)",
+                outbox.display()
+            );
             // A second audit of the same portal shows the fixes held and that
             // nobody is mailed the same findings again.
             let mails_before = count_files(&outbox);

@@ -9,7 +9,11 @@ use docspace_auditor::audit::RunRequest;
 use docspace_auditor::cli::{self, exit};
 
 #[derive(Parser)]
-#[command(name = "docspace-auditor", version, about = "Audits ONLYOFFICE DocSpace portals for lingering access in archived rooms and offboarding gaps")]
+#[command(
+    name = "docspace-auditor",
+    version,
+    about = "Audits ONLYOFFICE DocSpace portals for lingering access in archived rooms and offboarding gaps"
+)]
 struct Args {
     /// Log as JSON lines (for journald or Loki).
     #[arg(long, global = true)]
@@ -55,8 +59,10 @@ enum Command {
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour only on a terminal: journald and log files get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();
@@ -68,7 +74,10 @@ fn init_logging(json: bool) {
 fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(args.log_json);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -110,7 +119,8 @@ async fn dispatch(command: Command) -> u8 {
                         if me.is_admin || me.is_owner {
                             ", DocSpace admin".to_string()
                         } else {
-                            "; WARNING: not a DocSpace admin, scans see only this user's rooms".to_string()
+                            "; WARNING: not a DocSpace admin, scans see only this user's rooms"
+                                .to_string()
                         }
                     );
                     exit::CLEAN

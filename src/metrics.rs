@@ -157,7 +157,9 @@ impl Metrics {
                 if full {
                     g.last_findings = counts
                         .iter()
-                        .map(|((c, s), n)| ((c.name().to_string(), s.as_str().to_string()), *n as u64))
+                        .map(|((c, s), n)| {
+                            ((c.name().to_string(), s.as_str().to_string()), *n as u64)
+                        })
                         .collect();
                 }
                 for a in &o.actions {
@@ -218,16 +220,31 @@ impl Metrics {
             let _ = writeln!(out, "# TYPE {name} {kind}");
         };
 
-        head(&mut out, "docspace_auditor_ready", "gauge", "1 when the daemon is started and not stopping.");
+        head(
+            &mut out,
+            "docspace_auditor_ready",
+            "gauge",
+            "1 when the daemon is started and not stopping.",
+        );
         let _ = writeln!(out, "docspace_auditor_ready {}", self.is_ready() as u8);
-        head(&mut out, "docspace_auditor_run_in_progress", "gauge", "1 while an audit run is going.");
+        head(
+            &mut out,
+            "docspace_auditor_run_in_progress",
+            "gauge",
+            "1 while an audit run is going.",
+        );
         let _ = writeln!(
             out,
             "docspace_auditor_run_in_progress {}",
             self.running.load(Ordering::SeqCst) as u8
         );
 
-        head(&mut out, "docspace_auditor_runs_total", "counter", "Audit runs by trigger and outcome (clean, attention, failed, cancelled).");
+        head(
+            &mut out,
+            "docspace_auditor_runs_total",
+            "counter",
+            "Audit runs by trigger and outcome (clean, attention, failed, cancelled).",
+        );
         let mut runs = g.runs.clone();
         for t in [Trigger::Schedule, Trigger::Webhook] {
             for o in ["clean", "attention", "failed", "cancelled"] {
@@ -241,7 +258,12 @@ impl Metrics {
             );
         }
 
-        head(&mut out, "docspace_auditor_run_duration_seconds", "histogram", "Duration of audit runs.");
+        head(
+            &mut out,
+            "docspace_auditor_run_duration_seconds",
+            "histogram",
+            "Duration of audit runs.",
+        );
         for (i, le) in DURATION_BUCKETS.iter().enumerate() {
             let _ = writeln!(
                 out,
@@ -254,10 +276,23 @@ impl Metrics {
             "docspace_auditor_run_duration_seconds_bucket{{le=\"+Inf\"}} {}",
             g.duration_count
         );
-        let _ = writeln!(out, "docspace_auditor_run_duration_seconds_sum {}", g.duration_sum);
-        let _ = writeln!(out, "docspace_auditor_run_duration_seconds_count {}", g.duration_count);
+        let _ = writeln!(
+            out,
+            "docspace_auditor_run_duration_seconds_sum {}",
+            g.duration_sum
+        );
+        let _ = writeln!(
+            out,
+            "docspace_auditor_run_duration_seconds_count {}",
+            g.duration_count
+        );
 
-        head(&mut out, "docspace_auditor_findings_total", "counter", "Findings reported, by check and status, summed over runs.");
+        head(
+            &mut out,
+            "docspace_auditor_findings_total",
+            "counter",
+            "Findings reported, by check and status, summed over runs.",
+        );
         for ((check, status), n) in &g.findings {
             let _ = writeln!(
                 out,
@@ -266,7 +301,12 @@ impl Metrics {
                 escape(status)
             );
         }
-        head(&mut out, "docspace_auditor_last_run_findings", "gauge", "Findings of the last full run, by check and status.");
+        head(
+            &mut out,
+            "docspace_auditor_last_run_findings",
+            "gauge",
+            "Findings of the last full run, by check and status.",
+        );
         for ((check, status), n) in &g.last_findings {
             let _ = writeln!(
                 out,
@@ -276,7 +316,12 @@ impl Metrics {
             );
         }
 
-        head(&mut out, "docspace_auditor_changes_total", "counter", "Remediation steps by action and outcome (planned, done, failed, skipped, in-progress).");
+        head(
+            &mut out,
+            "docspace_auditor_changes_total",
+            "counter",
+            "Remediation steps by action and outcome (planned, done, failed, skipped, in-progress).",
+        );
         for ((action, outcome), n) in &g.changes {
             let _ = writeln!(
                 out,
@@ -286,7 +331,12 @@ impl Metrics {
             );
         }
 
-        head(&mut out, "docspace_auditor_api_requests_total", "counter", "DocSpace API requests by HTTP status (error: no answer).");
+        head(
+            &mut out,
+            "docspace_auditor_api_requests_total",
+            "counter",
+            "DocSpace API requests by HTTP status (error: no answer).",
+        );
         for (status, n) in &g.api_requests {
             let _ = writeln!(
                 out,
@@ -294,21 +344,49 @@ impl Metrics {
                 escape(status)
             );
         }
-        head(&mut out, "docspace_auditor_api_retries_total", "counter", "DocSpace API requests repeated after a retryable failure.");
+        head(
+            &mut out,
+            "docspace_auditor_api_retries_total",
+            "counter",
+            "DocSpace API requests repeated after a retryable failure.",
+        );
         let _ = writeln!(out, "docspace_auditor_api_retries_total {}", g.api_retries);
 
-        head(&mut out, "docspace_auditor_emails_sent_total", "counter", "Notification emails sent (or written to the outbox).");
+        head(
+            &mut out,
+            "docspace_auditor_emails_sent_total",
+            "counter",
+            "Notification emails sent (or written to the outbox).",
+        );
         let _ = writeln!(out, "docspace_auditor_emails_sent_total {}", g.emails_sent);
         if let Some(q) = g.emails_queued {
-            head(&mut out, "docspace_auditor_emails_queued", "gauge", "Notification emails waiting in the queue.");
+            head(
+                &mut out,
+                "docspace_auditor_emails_queued",
+                "gauge",
+                "Notification emails waiting in the queue.",
+            );
             let _ = writeln!(out, "docspace_auditor_emails_queued {q}");
         }
 
-        head(&mut out, "docspace_auditor_webhook_deliveries_total", "counter", "Webhook deliveries by result.");
+        head(
+            &mut out,
+            "docspace_auditor_webhook_deliveries_total",
+            "counter",
+            "Webhook deliveries by result.",
+        );
         for (result, n) in &g.webhooks {
-            let _ = writeln!(out, "docspace_auditor_webhook_deliveries_total{{result=\"{result}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "docspace_auditor_webhook_deliveries_total{{result=\"{result}\"}} {n}"
+            );
         }
-        head(&mut out, "docspace_auditor_schedule_ticks_total", "counter", "Schedule firings by schedule and result (started, skipped).");
+        head(
+            &mut out,
+            "docspace_auditor_schedule_ticks_total",
+            "counter",
+            "Schedule firings by schedule and result (started, skipped).",
+        );
         for ((schedule, result), n) in &g.ticks {
             let _ = writeln!(
                 out,
@@ -318,7 +396,12 @@ impl Metrics {
         }
 
         if let Some(t) = g.last_success {
-            head(&mut out, "docspace_auditor_last_success_timestamp_seconds", "gauge", "When the last successful run finished (Unix time).");
+            head(
+                &mut out,
+                "docspace_auditor_last_success_timestamp_seconds",
+                "gauge",
+                "When the last successful run finished (Unix time).",
+            );
             let _ = writeln!(
                 out,
                 "docspace_auditor_last_success_timestamp_seconds {}",
@@ -371,7 +454,10 @@ pub fn router(metrics: Arc<Metrics>) -> Router {
 
 async fn metrics_handler(State(m): State<Arc<Metrics>>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         m.render(),
     )
         .into_response()
@@ -407,13 +493,22 @@ mod tests {
         assert!(text.contains(
             "docspace_auditor_schedule_ticks_total{schedule=\"hourly \\\"audit\\\"\\nx\",result=\"skipped\"} 1"
         ));
-        assert!(text.contains("docspace_auditor_runs_total{trigger=\"schedule\",outcome=\"cancelled\"} 1"));
+        assert!(
+            text.contains(
+                "docspace_auditor_runs_total{trigger=\"schedule\",outcome=\"cancelled\"} 1"
+            )
+        );
         assert!(text.contains("docspace_auditor_run_duration_seconds_bucket{le=\"1\"} 0"));
         assert!(text.contains("docspace_auditor_run_duration_seconds_bucket{le=\"5\"} 1"));
         assert!(text.contains("docspace_auditor_api_requests_total{status=\"200\"} 3"));
         let lines = text.lines().map(|l| Ok(l.to_string()));
         let scrape = prometheus_parse::Scrape::parse(lines).unwrap();
-        assert!(scrape.samples.iter().any(|s| s.metric == "docspace_auditor_api_retries_total"));
+        assert!(
+            scrape
+                .samples
+                .iter()
+                .any(|s| s.metric == "docspace_auditor_api_retries_total")
+        );
     }
 
     #[test]

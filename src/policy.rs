@@ -82,7 +82,8 @@ fn matches_target(proposal: &Proposal, target: &ExemptionTarget) -> bool {
     match target {
         ExemptionTarget::Room(id) => f.room.as_ref().is_some_and(|r| &r.id == id),
         ExemptionTarget::User(id) => {
-            proposal.subject_user.as_ref() == Some(id) || proposal.subject_group.as_ref() == Some(id)
+            proposal.subject_user.as_ref() == Some(id)
+                || proposal.subject_group.as_ref() == Some(id)
         }
         ExemptionTarget::Email(email) => f
             .subject
@@ -123,28 +124,32 @@ pub fn decide(
             note: Some(note),
         };
     }
-    if policy.grace_days > 0 && proposal.finding.check != CheckId::RoomAudit {
-        if let Some(since) = since {
-            let ends = since + chrono::Duration::days(policy.grace_days as i64);
-            if ends > now {
-                return Decision::Settled {
-                    status: FindingStatus::InGrace,
-                    note: Some(join(
-                        format!(
-                            "in grace period of {} days until {}",
-                            policy.grace_days,
-                            ends.format("%Y-%m-%d %H:%M UTC")
-                        ),
-                        expired_note,
-                    )),
-                };
-            }
+    if policy.grace_days > 0
+        && proposal.finding.check != CheckId::RoomAudit
+        && let Some(since) = since
+    {
+        let ends = since + chrono::Duration::days(policy.grace_days as i64);
+        if ends > now {
+            return Decision::Settled {
+                status: FindingStatus::InGrace,
+                note: Some(join(
+                    format!(
+                        "in grace period of {} days until {}",
+                        policy.grace_days,
+                        ends.format("%Y-%m-%d %H:%M UTC")
+                    ),
+                    expired_note,
+                )),
+            };
         }
     }
     if let Some(reason) = &proposal.unfixable_reason {
         return Decision::Settled {
             status: FindingStatus::Open,
-            note: Some(join(format!("cannot be remediated: {reason}"), expired_note)),
+            note: Some(join(
+                format!("cannot be remediated: {reason}"),
+                expired_note,
+            )),
         };
     }
     let Some(fix) = &proposal.fix else {
@@ -161,7 +166,10 @@ pub fn decide(
     }
     if dry_run {
         return Decision::Planned {
-            note: join(format!("dry-run: would {}", fix.action_name()), expired_note),
+            note: join(
+                format!("dry-run: would {}", fix.action_name()),
+                expired_note,
+            ),
         };
     }
     if !budget.take() {
@@ -247,34 +255,81 @@ mod tests {
 
     #[test]
     fn decision_table() {
-        let now = DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z").unwrap().with_timezone(&Utc);
+        let now = DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let old = Some(now - chrono::Duration::days(40));
         let recent = Some(now - chrono::Duration::days(2));
         let domain = exemption(ExemptionTarget::Domain("partner.example".into()), None);
-        let expired = exemption(ExemptionTarget::Email("ann@partner.example".into()), Some("2026-01-01"));
+        let expired = exemption(
+            ExemptionTarget::Email("ann@partner.example".into()),
+            Some("2026-01-01"),
+        );
         let mut budget = ChangeBudget::new(1);
         let p = proposal("ann@partner.example");
 
-        let d = decide(&p, &remediate(0), std::slice::from_ref(&domain), now, old, false, &mut budget);
-        assert!(matches!(d, Decision::Settled { status: FindingStatus::Exempt, .. }));
+        let d = decide(
+            &p,
+            &remediate(0),
+            std::slice::from_ref(&domain),
+            now,
+            old,
+            false,
+            &mut budget,
+        );
+        assert!(matches!(
+            d,
+            Decision::Settled {
+                status: FindingStatus::Exempt,
+                ..
+            }
+        ));
 
         let d = decide(&p, &remediate(14), &[], now, recent, false, &mut budget);
-        assert!(matches!(d, Decision::Settled { status: FindingStatus::InGrace, .. }));
+        assert!(matches!(
+            d,
+            Decision::Settled {
+                status: FindingStatus::InGrace,
+                ..
+            }
+        ));
 
         let d = decide(&p, &remediate(0), &[], now, old, true, &mut budget);
         assert!(matches!(d, Decision::Planned { .. }));
 
-        let d = decide(&p, &remediate(0), std::slice::from_ref(&expired), now, old, false, &mut budget);
+        let d = decide(
+            &p,
+            &remediate(0),
+            std::slice::from_ref(&expired),
+            now,
+            old,
+            false,
+            &mut budget,
+        );
         match d {
-            Decision::Remediate { note: Some(n) } => assert!(n.contains("expired on 2026-01-01"), "{n}"),
+            Decision::Remediate { note: Some(n) } => {
+                assert!(n.contains("expired on 2026-01-01"), "{n}")
+            }
             other => panic!("{other:?}"),
         }
         let d = decide(&p, &remediate(0), &[], now, old, false, &mut budget);
-        assert!(matches!(d, Decision::Settled { status: FindingStatus::SkippedByCap, .. }));
+        assert!(matches!(
+            d,
+            Decision::Settled {
+                status: FindingStatus::SkippedByCap,
+                ..
+            }
+        ));
 
         let mut report = remediate(0);
         report.mode = Mode::Report;
         let d = decide(&p, &report, &[], now, old, false, &mut ChangeBudget::new(5));
-        assert!(matches!(d, Decision::Settled { status: FindingStatus::Open, .. }));
+        assert!(matches!(
+            d,
+            Decision::Settled {
+                status: FindingStatus::Open,
+                ..
+            }
+        ));
     }
 }

@@ -111,7 +111,7 @@ pub fn signature_header_value(secret: &[u8], body: &[u8]) -> String {
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     let digit = |c: u8| -> Option<u8> {
@@ -266,10 +266,10 @@ pub fn is_own_room_move(
     window: Duration,
     now: DateTime<Utc>,
 ) -> Result<bool, StateError> {
-    if let (Some(actor), Some(me)) = (event.create_by.as_ref(), key_user) {
-        if actor != me {
-            return Ok(false);
-        }
+    if let (Some(actor), Some(me)) = (event.create_by.as_ref(), key_user)
+        && actor != me
+    {
+        return Ok(false);
     }
     let at = event.create_on.unwrap_or(now);
     let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::minutes(15));
@@ -390,7 +390,10 @@ pub fn set_event_status(state: &StateStore, event_id: i64, status: &str) -> Resu
 pub fn forget_event(state: &StateStore, event_id: i64) -> Result<(), StateError> {
     state
         .lock()
-        .execute("DELETE FROM webhook_events WHERE event_id = ?1", params![event_id])
+        .execute(
+            "DELETE FROM webhook_events WHERE event_id = ?1",
+            params![event_id],
+        )
         .map_err(state.sql_err("forget webhook event"))?;
     Ok(())
 }
@@ -475,7 +478,11 @@ pub fn router(path: &str, receiver: Arc<Receiver>) -> Router {
 
 /// A reply: status and a one-word JSON result.
 fn reply(status: StatusCode, result: &str) -> Response {
-    debug_assert_ne!(status, StatusCode::GONE, "410 deletes the webhook in DocSpace");
+    debug_assert_ne!(
+        status,
+        StatusCode::GONE,
+        "410 deletes the webhook in DocSpace"
+    );
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],
@@ -622,8 +629,16 @@ async fn receive(
     }
 
     let Some(job) = job else {
-        let result = if status == "own-event" { "own-event" } else { "ignored" };
-        rx.metrics.record_webhook(if status == "own-event" { "own-event" } else { "ignored" });
+        let result = if status == "own-event" {
+            "own-event"
+        } else {
+            "ignored"
+        };
+        rx.metrics.record_webhook(if status == "own-event" {
+            "own-event"
+        } else {
+            "ignored"
+        });
         return reply(StatusCode::OK, result);
     };
     match rx.jobs.try_send(job.clone()) {
@@ -640,7 +655,11 @@ async fn receive(
                 mpsc::error::TrySendError::Full(_) => "the queue is full",
                 mpsc::error::TrySendError::Closed(_) => "the daemon is stopping",
             };
-            tracing::warn!(event_id, reason = why, "webhook event not taken; DocSpace will retry");
+            tracing::warn!(
+                event_id,
+                reason = why,
+                "webhook event not taken; DocSpace will retry"
+            );
             rx.metrics.record_webhook("busy");
             reply(StatusCode::SERVICE_UNAVAILABLE, "busy")
         }
@@ -679,8 +698,14 @@ mod tests {
     fn bad_signatures_are_refused() {
         let body = b"{}";
         let good = signature_header_value(SECRET, body);
-        assert_eq!(verify_signature(SECRET, body, None), Err(SignatureError::Missing));
-        assert_eq!(verify_signature(SECRET, body, Some("")), Err(SignatureError::Missing));
+        assert_eq!(
+            verify_signature(SECRET, body, None),
+            Err(SignatureError::Missing)
+        );
+        assert_eq!(
+            verify_signature(SECRET, body, Some("")),
+            Err(SignatureError::Missing)
+        );
         assert_eq!(
             verify_signature(SECRET, body, Some(&good[7..])),
             Err(SignatureError::Malformed)
@@ -717,28 +742,40 @@ mod tests {
     fn plans_follow_the_trigger() {
         let d = |json: &str| parse_delivery(json.as_bytes()).unwrap();
         assert_eq!(
-            plan(&d(r#"{"event":{"id":1,"trigger":"room.archived","createOn":"2026-05-01T09:30:00.1234567Z"},"payload":{"id":123,"rootFolderType":20}}"#)),
+            plan(&d(
+                r#"{"event":{"id":1,"trigger":"room.archived","createOn":"2026-05-01T09:30:00.1234567Z"},"payload":{"id":123,"rootFolderType":20}}"#
+            )),
             Plan::Run(WebhookTarget::Room(RoomId::Native(123)))
         );
         assert_eq!(
-            plan(&d(r#"{"event":{"id":1,"trigger":"room.archived"},"payload":{"id":"sbox-9"}}"#)),
+            plan(&d(
+                r#"{"event":{"id":1,"trigger":"room.archived"},"payload":{"id":"sbox-9"}}"#
+            )),
             Plan::Run(WebhookTarget::Room(RoomId::ThirdParty("sbox-9".into())))
         );
         let user = "0f8b5c1e-0000-4000-8000-00000000000a";
         assert_eq!(
-            plan(&d(&format!(r#"{{"event":{{"id":2,"trigger":"user.updated"}},"payload":{{"id":"{user}","status":2}}}}"#))),
+            plan(&d(&format!(
+                r#"{{"event":{{"id":2,"trigger":"user.updated"}},"payload":{{"id":"{user}","status":2}}}}"#
+            ))),
             Plan::Run(WebhookTarget::User(UserId::new(user)))
         );
         assert!(matches!(
-            plan(&d(&format!(r#"{{"event":{{"id":2,"trigger":"user.updated"}},"payload":{{"id":"{user}","status":1}}}}"#))),
+            plan(&d(&format!(
+                r#"{{"event":{{"id":2,"trigger":"user.updated"}},"payload":{{"id":"{user}","status":1}}}}"#
+            ))),
             Plan::Ignore(_)
         ));
         assert!(matches!(
-            plan(&d(r#"{"event":{"id":3,"trigger":"room.restored"},"payload":{"id":5}}"#)),
+            plan(&d(
+                r#"{"event":{"id":3,"trigger":"room.restored"},"payload":{"id":5}}"#
+            )),
             Plan::Ignore(_)
         ));
         assert!(matches!(
-            plan(&d(r#"{"event":{"id":3,"trigger":"room.archived"},"payload":{"id":"../x"}}"#)),
+            plan(&d(
+                r#"{"event":{"id":3,"trigger":"room.archived"},"payload":{"id":"../x"}}"#
+            )),
             Plan::Ignore(_)
         ));
         assert!(parse_delivery(b"{\"event\":{}}").is_err());
@@ -747,12 +784,16 @@ mod tests {
 
     #[test]
     fn event_dates_are_read_leniently() {
-        let d = parse_delivery(br#"{"event":{"id":1,"trigger":"x","createOn":"2026-05-01T09:30:00.1234567"}}"#).unwrap();
+        let d = parse_delivery(
+            br#"{"event":{"id":1,"trigger":"x","createOn":"2026-05-01T09:30:00.1234567"}}"#,
+        )
+        .unwrap();
         assert_eq!(
             d.event.create_on.unwrap().to_rfc3339(),
             "2026-05-01T09:30:00.123456700+00:00"
         );
-        let d = parse_delivery(br#"{"event":{"id":1,"trigger":"x","createOn":"garbage"}}"#).unwrap();
+        let d =
+            parse_delivery(br#"{"event":{"id":1,"trigger":"x","createOn":"garbage"}}"#).unwrap();
         assert!(d.event.create_on.is_none());
     }
 
@@ -790,7 +831,10 @@ mod tests {
         set_event_status(&s, 42, "done").unwrap();
         assert!(queued_jobs(&s).unwrap().is_empty());
         assert_eq!(event_status(&s, 42).unwrap().as_deref(), Some("done"));
-        assert_eq!(prune_events(&s, now + chrono::Duration::days(31)).unwrap(), 1);
+        assert_eq!(
+            prune_events(&s, now + chrono::Duration::days(31)).unwrap(),
+            1
+        );
         assert!(event_status(&s, 42).unwrap().is_none());
         assert_eq!(job.request().label.as_deref(), Some("webhook-room-7"));
     }
@@ -800,8 +844,16 @@ mod tests {
         let s = StateStore::open_in_memory().unwrap();
         let key = UserId::new("0f8b5c1e-0000-4000-8000-00000000000a");
         let now = Utc::now();
-        s.journal_intent("r1", "archived-room-guests", Some("7"), "user:x", "re-archive", "7", now)
-            .unwrap();
+        s.journal_intent(
+            "r1",
+            "archived-room-guests",
+            Some("7"),
+            "user:x",
+            "re-archive",
+            "7",
+            now,
+        )
+        .unwrap();
         let event = |by: &str, at: DateTime<Utc>| Event {
             id: 1,
             create_on: Some(at),
@@ -813,14 +865,29 @@ mod tests {
         let room = RoomId::Native(7);
         let soon = now + chrono::Duration::seconds(5);
         // The key's user, same room, just after the journaled move: own.
-        assert!(is_own_room_move(&s, Some(&key), &event(key.as_str(), soon), &room, w, now).unwrap());
+        assert!(
+            is_own_room_move(&s, Some(&key), &event(key.as_str(), soon), &room, w, now).unwrap()
+        );
         // Someone else archived it: not own.
         let other = "11111111-0000-4000-8000-000000000000";
         assert!(!is_own_room_move(&s, Some(&key), &event(other, soon), &room, w, now).unwrap());
         // Another room: not own.
-        assert!(!is_own_room_move(&s, Some(&key), &event(key.as_str(), soon), &RoomId::Native(8), w, now).unwrap());
+        assert!(
+            !is_own_room_move(
+                &s,
+                Some(&key),
+                &event(key.as_str(), soon),
+                &RoomId::Native(8),
+                w,
+                now
+            )
+            .unwrap()
+        );
         // Long after the move: not own.
         let later = now + chrono::Duration::hours(2);
-        assert!(!is_own_room_move(&s, Some(&key), &event(key.as_str(), later), &room, w, later).unwrap());
+        assert!(
+            !is_own_room_move(&s, Some(&key), &event(key.as_str(), later), &room, w, later)
+                .unwrap()
+        );
     }
 }

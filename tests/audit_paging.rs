@@ -57,7 +57,13 @@ async fn archived_rooms_are_read_across_three_pages() {
 async fn share_rows_are_read_across_pages() {
     let owner = owner();
     let guests: Vec<UserSpec> = (0..150)
-        .map(|i| UserSpec::guest(100 + i, &format!("Guest {i}"), &format!("g{i}@partner.example")))
+        .map(|i| {
+            UserSpec::guest(
+                100 + i,
+                &format!("Guest {i}"),
+                &format!("g{i}@partner.example"),
+            )
+        })
         .collect();
     let mut room = RoomSpec::archived(42, "Crowded", &owner);
     for g in &guests {
@@ -89,8 +95,14 @@ async fn share_rows_are_read_across_pages() {
     assert_eq!(links, [("0", "100"), ("100", "100")]);
 
     let findings = findings_csv(&out.report_dir);
-    assert_eq!(rows_where(&findings, "check", "archived-room-guests").len(), 150);
-    assert_eq!(rows_where(&findings, "check", "archived-room-links").len(), 105);
+    assert_eq!(
+        rows_where(&findings, "check", "archived-room-guests").len(),
+        150
+    );
+    assert_eq!(
+        rows_where(&findings, "check", "archived-room-links").len(),
+        105
+    );
     for g in [&guests[0], &guests[99], &guests[149]] {
         assert_eq!(one_row(&findings, "subject_id", &g.id)["status"], "open");
     }

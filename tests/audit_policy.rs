@@ -41,12 +41,19 @@ expires = 2027-01-01
     assert_eq!(rows.len(), 2, "{findings:#?}");
     for f in rows {
         assert_eq!(f["status"], "exempt");
-        assert!(f["detail"].contains("external counsel on legal hold"), "{f:?}");
+        assert!(
+            f["detail"].contains("external counsel on legal hold"),
+            "{f:?}"
+        );
         assert!(f["detail"].contains("SEC-42"), "{f:?}");
     }
     assert!(portal.room(42).has_member(&ann.id) && portal.room(77).has_member(&ann.id));
     assert!(actions_csv(&out.report_dir).is_empty());
-    assert_eq!(out.result, RunResult::Clean, "exempt findings do not need attention");
+    assert_eq!(
+        out.result,
+        RunResult::Clean,
+        "exempt findings do not need attention"
+    );
     portal.verify().await;
 }
 
@@ -91,9 +98,16 @@ async fn room_inside_its_grace_period_is_left_alone() {
     assert_eq!(g["status"], "in-grace");
     assert_eq!(g["archived_since"], "2026-06-10T06:00:00Z");
     assert!(g["detail"].contains("2026-07-10"), "{g:?}");
-    assert_eq!(one_row(&findings, "subject_id", &carl.id)["status"], "fixed");
+    assert_eq!(
+        one_row(&findings, "subject_id", &carl.id)["status"],
+        "fixed"
+    );
     assert!(portal.room(42).has_member(&ann.id));
-    assert_eq!(out.result, RunResult::Clean, "in-grace findings do not need attention");
+    assert_eq!(
+        out.result,
+        RunResult::Clean,
+        "in-grace findings do not need attention"
+    );
     portal.verify().await;
 }
 
@@ -121,7 +135,10 @@ fn assert_planned_only(out: &docspace_auditor::audit::RunOutcome) {
     assert!(out.dry_run);
     let findings = findings_csv(&out.report_dir);
     assert_eq!(findings.len(), 4, "{findings:#?}");
-    assert!(findings.iter().all(|f| f["status"] == "open"), "{findings:#?}");
+    assert!(
+        findings.iter().all(|f| f["status"] == "open"),
+        "{findings:#?}"
+    );
     let actions = actions_csv(&out.report_dir);
     assert_eq!(actions.len(), 4, "{actions:#?}");
     for a in &actions {
@@ -129,7 +146,11 @@ fn assert_planned_only(out: &docspace_auditor::audit::RunOutcome) {
         assert_eq!(a["outcome"], "planned", "{a:?}");
         assert_eq!(a["verified"], "no", "{a:?}");
     }
-    assert!(!actions.iter().any(|a| a["action"] == "unarchive" || a["action"] == "re-archive"));
+    assert!(
+        !actions
+            .iter()
+            .any(|a| a["action"] == "unarchive" || a["action"] == "re-archive")
+    );
     assert_eq!(out.result, RunResult::Attention);
 }
 

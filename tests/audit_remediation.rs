@@ -154,7 +154,9 @@ async fn archived_room_transaction_runs_in_order_with_exact_bodies() {
     let seen = portal.requests().await;
     let start = position(&seen, 0, |s| s.method == "PUT").unwrap();
     let label = |s: &Seen| match (s.method.as_str(), s.path.as_str()) {
-        ("GET", "files/rooms/42/share") => format!("GET share filterType={}", s.q("filterType").unwrap_or("?")),
+        ("GET", "files/rooms/42/share") => {
+            format!("GET share filterType={}", s.q("filterType").unwrap_or("?"))
+        }
         ("GET", "files/fileops") => format!("GET fileops id={}", s.q("id").unwrap_or("?")),
         _ => s.line(),
     };
@@ -186,17 +188,29 @@ async fn archived_room_transaction_runs_in_order_with_exact_bodies() {
 
     let findings = findings_csv(&out.report_dir);
     let g = one_row(&findings, "subject_id", &ann.id);
-    assert_eq!((g["status"].as_str(), g["room_state"].as_str()), ("fixed", "archived"));
+    assert_eq!(
+        (g["status"].as_str(), g["room_state"].as_str()),
+        ("fixed", "archived")
+    );
     assert_eq!(g["archived_since"], "2026-05-01T09:30:00Z");
     let l = one_row(&findings, "subject_id", &link.id);
     assert_eq!(l["check"], "archived-room-links");
-    assert_eq!((l["status"].as_str(), l["subject_kind"].as_str()), ("fixed", "link"));
+    assert_eq!(
+        (l["status"].as_str(), l["subject_kind"].as_str()),
+        ("fixed", "link")
+    );
     assert_eq!(l["subject_name"], "Client link");
 
     let actions = actions_csv(&out.report_dir);
     let steps: Vec<(&str, &str, &str)> = actions
         .iter()
-        .map(|a| (a["action"].as_str(), a["outcome"].as_str(), a["verified"].as_str()))
+        .map(|a| {
+            (
+                a["action"].as_str(),
+                a["outcome"].as_str(),
+                a["verified"].as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         steps,
@@ -207,7 +221,11 @@ async fn archived_room_transaction_runs_in_order_with_exact_bodies() {
             ("re-archive", "done", "yes"),
         ]
     );
-    assert!(actions.iter().all(|a| a["dry_run"] == "no" && a["room_id"] == "42"));
+    assert!(
+        actions
+            .iter()
+            .all(|a| a["dry_run"] == "no" && a["room_id"] == "42")
+    );
     assert_eq!(out.result, RunResult::Clean);
     portal.verify().await;
 }
@@ -246,11 +264,13 @@ async fn archived_room_is_rearchived_when_the_removal_fails() {
         .await;
     Mock::given(method("PUT"))
         .and(path("/api/2.0/files/rooms/42/share"))
-        .respond_with(ResponseTemplate::new(403).set_body_json(common::portal::error_body(
-            403,
-            "Access denied",
-            "System.Security.SecurityException",
-        )))
+        .respond_with(
+            ResponseTemplate::new(403).set_body_json(common::portal::error_body(
+                403,
+                "Access denied",
+                "System.Security.SecurityException",
+            )),
+        )
         .with_priority(1)
         .expect(1)
         .named("PUT share refused")
@@ -271,21 +291,33 @@ async fn archived_room_is_rearchived_when_the_removal_fails() {
         ]
     );
     let room = portal.room(42);
-    assert!(room.archived, "the room must be re-archived whatever happened");
+    assert!(
+        room.archived,
+        "the room must be re-archived whatever happened"
+    );
     assert!(room.has_member(&ann.id));
 
     let findings = findings_csv(&out.report_dir);
     let g = one_row(&findings, "subject_id", &ann.id);
     assert_eq!(g["status"], "failed");
     assert!(g["detail"].contains("403"), "{g:?}");
-    assert_eq!(one_row(&findings, "subject_id", &link.id)["status"], "fixed");
+    assert_eq!(
+        one_row(&findings, "subject_id", &link.id)["status"],
+        "fixed"
+    );
 
     let actions = actions_csv(&out.report_dir);
     let removal = one_row(&actions, "action", "remove-member");
     assert_eq!(removal["outcome"], "failed");
     assert!(removal["error"].contains("403"), "{removal:?}");
     let rearchive = one_row(&actions, "action", "re-archive");
-    assert_eq!((rearchive["outcome"].as_str(), rearchive["verified"].as_str()), ("done", "yes"));
+    assert_eq!(
+        (
+            rearchive["outcome"].as_str(),
+            rearchive["verified"].as_str()
+        ),
+        ("done", "yes")
+    );
     assert_eq!(out.result, RunResult::Attention);
     portal.verify().await;
 }
@@ -293,7 +325,13 @@ async fn archived_room_is_rearchived_when_the_removal_fails() {
 #[tokio::test]
 async fn change_cap_lets_one_change_through_and_skips_the_rest() {
     let guests: Vec<UserSpec> = (0..3)
-        .map(|i| UserSpec::guest(20 + i, &format!("Guest {i}"), &format!("g{i}@partner.example")))
+        .map(|i| {
+            UserSpec::guest(
+                20 + i,
+                &format!("Guest {i}"),
+                &format!("g{i}@partner.example"),
+            )
+        })
         .collect();
     let mut room = RoomSpec::active(77, "Offboarded employees", &owner()).expect_writes(Writes {
         share: 1,
@@ -317,7 +355,10 @@ async fn change_cap_lets_one_change_through_and_skips_the_rest() {
     let findings = findings_csv(&out.report_dir);
     assert_eq!(rows_where(&findings, "status", "fixed").len(), 1);
     assert_eq!(rows_where(&findings, "status", "skipped-by-cap").len(), 2);
-    assert_eq!(one_row(&findings, "subject_id", &guests[0].id)["status"], "fixed");
+    assert_eq!(
+        one_row(&findings, "subject_id", &guests[0].id)["status"],
+        "fixed"
+    );
     for g in &guests[1..] {
         let f = one_row(&findings, "subject_id", &g.id);
         assert_eq!(f["status"], "skipped-by-cap");
@@ -326,6 +367,10 @@ async fn change_cap_lets_one_change_through_and_skips_the_rest() {
     let room = portal.room(77);
     assert!(!room.has_member(&guests[0].id));
     assert!(room.has_member(&guests[1].id) && room.has_member(&guests[2].id));
-    assert_eq!(out.result, RunResult::Attention, "skipped-by-cap access is still open");
+    assert_eq!(
+        out.result,
+        RunResult::Attention,
+        "skipped-by-cap access is still open"
+    );
     portal.verify().await;
 }

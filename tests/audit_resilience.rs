@@ -22,7 +22,11 @@ fn owner() -> UserSpec {
 }
 
 fn guest(n: u32) -> UserSpec {
-    UserSpec::guest(n, &format!("Guest {n}"), &format!("guest{n}@partner.example"))
+    UserSpec::guest(
+        n,
+        &format!("Guest {n}"),
+        &format!("guest{n}@partner.example"),
+    )
 }
 
 #[tokio::test]
@@ -48,7 +52,10 @@ async fn rate_limit_with_retry_after_is_honoured_then_succeeds() {
     let elapsed = started.elapsed();
 
     // The backoff in the test config is 10 ms: only Retry-After explains 1 s.
-    assert!(elapsed >= Duration::from_millis(950), "Retry-After ignored: {elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(950),
+        "Retry-After ignored: {elapsed:?}"
+    );
     assert_eq!(portal.requests_to("files/rooms").await.len(), 2);
     assert_eq!(out.rooms_audited, 1);
     assert_eq!(out.rooms_failed, 0);
@@ -87,7 +94,10 @@ async fn service_unavailable_twice_then_success() {
     assert_eq!(reads.len(), 3, "two 503s and one success");
     assert_eq!((out.rooms_audited, out.rooms_failed), (1, 0));
     let findings = findings_csv(&out.report_dir);
-    assert!(rows_where(&findings, "check", "room-audit").is_empty(), "{findings:#?}");
+    assert!(
+        rows_where(&findings, "check", "room-audit").is_empty(),
+        "{findings:#?}"
+    );
     assert_eq!(one_row(&findings, "subject_id", &g.id)["status"], "open");
     portal.verify().await;
 }
@@ -103,10 +113,10 @@ async fn malformed_answer_for_one_room_fails_only_that_room() {
         .await;
     Mock::given(method("GET"))
         .and(path("/api/2.0/files/rooms/42/share"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(r#"{"response":[{"access":2,"sharedToUser":{"id":"b1d5"#, "application/json"),
-        )
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            r#"{"response":[{"access":2,"sharedToUser":{"id":"b1d5"#,
+            "application/json",
+        ))
         .with_priority(1)
         .named("truncated JSON for room 42")
         .mount(&portal.server)
@@ -121,7 +131,10 @@ async fn malformed_answer_for_one_room_fails_only_that_room() {
     assert_eq!(failed["room_id"], "42");
     assert_eq!(failed["room_title"], "Broken");
     assert_eq!(failed["status"], "failed");
-    assert!(failed["detail"].contains("files/rooms/{id}/share"), "{failed:?}");
+    assert!(
+        failed["detail"].contains("files/rooms/{id}/share"),
+        "{failed:?}"
+    );
     assert!(failed["detail"].contains("unreadable"), "{failed:?}");
     assert_eq!(one_row(&findings, "subject_id", &g1.id)["status"], "open");
     assert_eq!(one_row(&findings, "subject_id", &g3.id)["status"], "open");
@@ -150,23 +163,36 @@ async fn unauthorized_fails_the_run_with_a_clear_message() {
     let message = err.to_string();
     assert!(message.contains("401"), "{message}");
     assert!(message.contains("people/@self"), "{message}");
-    assert!(!message.contains(&cfg.token) && !message.contains("Bearer"), "{message}");
+    assert!(
+        !message.contains(&cfg.token) && !message.contains("Bearer"),
+        "{message}"
+    );
     // One attempt: a refused key is not retried.
     assert_eq!(portal.requests().await.len(), 1);
     // The run's folder says it failed, and why.
-    let runs: Vec<_> = std::fs::read_dir(cfg.reports_dir()).unwrap().flatten().collect();
+    let runs: Vec<_> = std::fs::read_dir(cfg.reports_dir())
+        .unwrap()
+        .flatten()
+        .collect();
     assert_eq!(runs.len(), 1);
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(runs[0].path().join("run.json")).unwrap()).unwrap();
     assert_eq!(manifest["status"], "failed");
-    assert!(manifest["note"].as_str().unwrap().contains("401"), "{manifest}");
+    assert!(
+        manifest["note"].as_str().unwrap().contains("401"),
+        "{manifest}"
+    );
     portal.verify().await;
 }
 
 #[tokio::test]
 async fn key_that_is_not_an_admin_produces_a_warning() {
     let portal = Portal::builder()
-        .me(UserSpec::room_admin(5, "Rita Roomadmin", "rita@company.example"))
+        .me(UserSpec::room_admin(
+            5,
+            "Rita Roomadmin",
+            "rita@company.example",
+        ))
         .room(RoomSpec::archived(42, "Project X", &owner()))
         .start()
         .await;
@@ -230,7 +256,9 @@ async fn primary_link_endpoint_is_never_called() {
         .named("any GET …/link")
         .mount(&portal.server)
         .await;
-    let cfg = TestConfig::new(&portal.uri()).designated(&[77]).report_only();
+    let cfg = TestConfig::new(&portal.uri())
+        .designated(&[77])
+        .report_only();
 
     cfg.run().await.unwrap();
 
@@ -265,11 +293,13 @@ async fn token_and_link_secrets_never_reach_reports_or_state() {
     // A failure too, so error texts reach the reports.
     Mock::given(method("PUT"))
         .and(path("/api/2.0/files/rooms/42/share"))
-        .respond_with(ResponseTemplate::new(403).set_body_json(common::portal::error_body(
-            403,
-            "Access denied",
-            "System.Security.SecurityException",
-        )))
+        .respond_with(
+            ResponseTemplate::new(403).set_body_json(common::portal::error_body(
+                403,
+                "Access denied",
+                "System.Security.SecurityException",
+            )),
+        )
         .with_priority(1)
         .expect(1)
         .mount(&portal.server)
@@ -294,8 +324,17 @@ async fn token_and_link_secrets_never_reach_reports_or_state() {
             continue;
         }
         let text = String::from_utf8_lossy(bytes);
-        for secret in [TOKEN, &TOKEN[3..20], "hunter2-link-password", &link.share_link] {
-            assert!(!text.contains(secret), "{} contains a secret ({secret})", p.display());
+        for secret in [
+            TOKEN,
+            &TOKEN[3..20],
+            "hunter2-link-password",
+            &link.share_link,
+        ] {
+            assert!(
+                !text.contains(secret),
+                "{} contains a secret ({secret})",
+                p.display()
+            );
         }
     }
     assert!(out.findings.iter().any(|f| f.status.as_str() == "failed"));
@@ -322,14 +361,21 @@ async fn write_with_unknown_outcome_is_settled_by_reading_back_not_repeated() {
 
     let out = cfg.run().await.unwrap();
 
-    assert_eq!(portal.writes().await.len(), 1, "a write with an unknown outcome was repeated");
+    assert_eq!(
+        portal.writes().await.len(),
+        1,
+        "a write with an unknown outcome was repeated"
+    );
     assert!(!portal.room(77).has_member(&g.id));
     let findings = findings_csv(&out.report_dir);
     let f = one_row(&findings, "subject_id", &g.id);
     assert_eq!(f["status"], "fixed", "{f:?}");
     let actions = common::reports::actions_csv(&out.report_dir);
     let a = one_row(&actions, "action", "remove-member");
-    assert_eq!((a["outcome"].as_str(), a["verified"].as_str()), ("done", "yes"));
+    assert_eq!(
+        (a["outcome"].as_str(), a["verified"].as_str()),
+        ("done", "yes")
+    );
     assert_eq!(out.result, RunResult::Clean);
     portal.verify().await;
 }

@@ -20,7 +20,13 @@ async fn missing_token_variable_exits_2_naming_the_key_and_the_file() {
     let config_text = config.to_str().unwrap();
 
     for command in ["check-config", "run"] {
-        let ran = run_bin(cfg.dir.path(), &[command, "--config", config_text], None, None).await;
+        let ran = run_bin(
+            cfg.dir.path(),
+            &[command, "--config", config_text],
+            None,
+            None,
+        )
+        .await;
 
         assert_eq!(ran.code, Some(2), "{command}: {ran:#?}");
         let lines = problem_lines(&ran.stderr, "portal.token_env");
@@ -40,7 +46,13 @@ async fn plain_http_to_a_remote_host_exits_2() {
     let config = cfg.write();
     let config_text = config.to_str().unwrap();
 
-    let ran = run_bin(cfg.dir.path(), &["check-config", "--config", config_text], Some(TOKEN), None).await;
+    let ran = run_bin(
+        cfg.dir.path(),
+        &["check-config", "--config", config_text],
+        Some(TOKEN),
+        None,
+    )
+    .await;
 
     assert_eq!(ran.code, Some(2), "{ran:#?}");
     let lines = problem_lines(&ran.stderr, "portal.base_url");
@@ -52,26 +64,44 @@ async fn plain_http_to_a_remote_host_exits_2() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_check_name_exits_2() {
-    let cfg = TestConfig::new("http://127.0.0.1:9").extra("[policy.checks.nope]\nmode = \"report\"\n");
+    let cfg =
+        TestConfig::new("http://127.0.0.1:9").extra("[policy.checks.nope]\nmode = \"report\"\n");
     let config = cfg.write();
     let config_text = config.to_str().unwrap();
 
-    let ran = run_bin(cfg.dir.path(), &["check-config", "--config", config_text], Some(TOKEN), None).await;
+    let ran = run_bin(
+        cfg.dir.path(),
+        &["check-config", "--config", config_text],
+        Some(TOKEN),
+        None,
+    )
+    .await;
 
     assert_eq!(ran.code, Some(2), "{ran:#?}");
     let lines = problem_lines(&ran.stderr, "policy.checks.nope");
     assert_eq!(lines.len(), 1, "{ran:#?}");
     assert!(lines[0].starts_with(config_text), "{}", lines[0]);
     assert!(lines[0].contains("unknown check"), "{}", lines[0]);
-    assert!(lines[0].contains("archived-room-guests"), "lists the known checks: {}", lines[0]);
+    assert!(
+        lines[0].contains("archived-room-guests"),
+        "lists the known checks: {}",
+        lines[0]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_problem_is_reported_at_once() {
-    let cfg = TestConfig::new("http://portal.example.com").extra("[policy.checks.nope]\nmode = \"report\"\n");
+    let cfg = TestConfig::new("http://portal.example.com")
+        .extra("[policy.checks.nope]\nmode = \"report\"\n");
     let config = cfg.write();
 
-    let ran = run_bin(cfg.dir.path(), &["check-config", "--config", config.to_str().unwrap()], None, None).await;
+    let ran = run_bin(
+        cfg.dir.path(),
+        &["check-config", "--config", config.to_str().unwrap()],
+        None,
+        None,
+    )
+    .await;
 
     assert_eq!(ran.code, Some(2), "{ran:#?}");
     for key in ["portal.base_url", "portal.token_env", "policy.checks.nope"] {
@@ -85,14 +115,27 @@ async fn check_config_identifies_the_key_user_and_redacts_the_token() {
     let cfg = TestConfig::new(&portal.uri());
     let config = cfg.write();
 
-    let ran = run_bin(cfg.dir.path(), &["check-config", "--config", config.to_str().unwrap()], Some(TOKEN), None).await;
+    let ran = run_bin(
+        cfg.dir.path(),
+        &["check-config", "--config", config.to_str().unwrap()],
+        Some(TOKEN),
+        None,
+    )
+    .await;
 
     assert_eq!(ran.code, Some(0), "{ran:#?}");
     assert!(ran.stdout.contains("Audit Bot"), "{}", ran.stdout);
     assert!(ran.stdout.contains("[redacted]"), "{}", ran.stdout);
-    assert!(ran.stdout.contains(TOKEN_ENV), "names where the token comes from: {}", ran.stdout);
+    assert!(
+        ran.stdout.contains(TOKEN_ENV),
+        "names where the token comes from: {}",
+        ran.stdout
+    );
     for out in [&ran.stdout, &ran.stderr] {
-        assert!(!out.contains(TOKEN) && !out.contains(&TOKEN[3..20]), "{out}");
+        assert!(
+            !out.contains(TOKEN) && !out.contains(&TOKEN[3..20]),
+            "{out}"
+        );
     }
     assert!(portal.writes().await.is_empty());
 }
@@ -100,14 +143,28 @@ async fn check_config_identifies_the_key_user_and_redacts_the_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_config_warns_about_a_key_that_is_not_an_admin() {
     let portal = Portal::builder()
-        .me(UserSpec::room_admin(5, "Rita Roomadmin", "rita@company.example"))
+        .me(UserSpec::room_admin(
+            5,
+            "Rita Roomadmin",
+            "rita@company.example",
+        ))
         .start()
         .await;
     let cfg = TestConfig::new(&portal.uri());
     let config = cfg.write();
 
-    let ran = run_bin(cfg.dir.path(), &["check-config", "--config", config.to_str().unwrap()], Some(TOKEN), None).await;
+    let ran = run_bin(
+        cfg.dir.path(),
+        &["check-config", "--config", config.to_str().unwrap()],
+        Some(TOKEN),
+        None,
+    )
+    .await;
 
     assert_eq!(ran.code, Some(0), "{ran:#?}");
-    assert!(ran.stdout.contains("not a DocSpace admin"), "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains("not a DocSpace admin"),
+        "{}",
+        ran.stdout
+    );
 }

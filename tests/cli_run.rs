@@ -36,16 +36,30 @@ async fn run_exits_0_when_nothing_needs_attention() {
     let cfg = TestConfig::new(&portal.uri());
     let config = cfg.write();
 
-    let ran = run_bin(cfg.dir.path(), &["run", "--config", config.to_str().unwrap()], Some(TOKEN), None).await;
+    let ran = run_bin(
+        cfg.dir.path(),
+        &["run", "--config", config.to_str().unwrap()],
+        Some(TOKEN),
+        None,
+    )
+    .await;
 
     assert_eq!(ran.code, Some(0), "{ran:#?}");
     assert!(ran.stdout.contains("1 rooms audited"), "{ran:#?}");
-    assert!(ran.stdout.contains("nothing needs attention (exit code 0)"), "{ran:#?}");
+    assert!(
+        ran.stdout.contains("nothing needs attention (exit code 0)"),
+        "{ran:#?}"
+    );
     let dir = only_run(&cfg);
     assert!(findings_csv(&dir).is_empty());
     // The header is always there; files are for owner and group only.
-    assert!(common::reports::csv_header(&dir.join("findings.csv")).contains(&"subject_email".to_string()));
-    assert!(common::reports::csv_header(&dir.join("actions.csv")).contains(&"verified".to_string()));
+    assert!(
+        common::reports::csv_header(&dir.join("findings.csv"))
+            .contains(&"subject_email".to_string())
+    );
+    assert!(
+        common::reports::csv_header(&dir.join("actions.csv")).contains(&"verified".to_string())
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -69,7 +83,13 @@ async fn formula_titles_are_neutralised_in_the_csv() {
     let cfg = TestConfig::new(&portal.uri()).report_only();
     let config = cfg.write();
 
-    let ran = run_bin(cfg.dir.path(), &["run", "--config", config.to_str().unwrap()], Some(TOKEN), None).await;
+    let ran = run_bin(
+        cfg.dir.path(),
+        &["run", "--config", config.to_str().unwrap()],
+        Some(TOKEN),
+        None,
+    )
+    .await;
 
     assert_eq!(ran.code, Some(3), "open findings: {ran:#?}");
     let dir = only_run(&cfg);
@@ -79,7 +99,10 @@ async fn formula_titles_are_neutralised_in_the_csv() {
     assert_eq!(f["subject_name"], "'@SUM(A1)");
     assert_eq!(f["subject_email"], "'+ann@partner.example");
     let raw = std::fs::read_to_string(dir.join("findings.csv")).unwrap();
-    assert!(!raw.contains(r#",=HYPERLINK"#) && !raw.contains(r#","=HYPERLINK"#), "{raw}");
+    assert!(
+        !raw.contains(r#",=HYPERLINK"#) && !raw.contains(r#","=HYPERLINK"#),
+        "{raw}"
+    );
     portal.verify().await;
 }
 
@@ -93,21 +116,32 @@ async fn one_malformed_room_is_reported_and_exits_3() {
         .await;
     Mock::given(method("GET"))
         .and(path("/api/2.0/files/rooms/42/share"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw("{\"response\":[{", "application/json"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw("{\"response\":[{", "application/json"),
+        )
         .with_priority(1)
         .mount(&portal.server)
         .await;
     let cfg = TestConfig::new(&portal.uri());
     let config = cfg.write();
 
-    let ran = run_bin(cfg.dir.path(), &["run", "--config", config.to_str().unwrap()], Some(TOKEN), None).await;
+    let ran = run_bin(
+        cfg.dir.path(),
+        &["run", "--config", config.to_str().unwrap()],
+        Some(TOKEN),
+        None,
+    )
+    .await;
 
     assert_eq!(ran.code, Some(3), "{ran:#?}");
     assert!(ran.stdout.contains("2 rooms audited, 1 failed"), "{ran:#?}");
     let findings = findings_csv(&only_run(&cfg));
     assert_eq!(findings.len(), 1, "{findings:#?}");
     let f = one_row(&findings, "check", "room-audit");
-    assert_eq!((f["room_id"].as_str(), f["status"].as_str()), ("42", "failed"));
+    assert_eq!(
+        (f["room_id"].as_str(), f["status"].as_str()),
+        ("42", "failed")
+    );
     portal.verify().await;
 }
 
@@ -121,7 +155,13 @@ async fn refused_key_exits_1_naming_401_and_the_path_but_not_the_token() {
     let config = cfg.write();
     let wrong = "sk-0000000000000000000000000000000000000000000000000000000000000bad";
 
-    let ran = run_bin(cfg.dir.path(), &["run", "--config", config.to_str().unwrap()], Some(wrong), None).await;
+    let ran = run_bin(
+        cfg.dir.path(),
+        &["run", "--config", config.to_str().unwrap()],
+        Some(wrong),
+        None,
+    )
+    .await;
 
     assert_eq!(ran.code, Some(1), "{ran:#?}");
     let error_line = ran
@@ -132,7 +172,10 @@ async fn refused_key_exits_1_naming_401_and_the_path_but_not_the_token() {
     assert!(error_line.contains("401"), "{error_line}");
     assert!(error_line.contains("people/@self"), "{error_line}");
     for out in [&ran.stderr, &ran.stdout] {
-        assert!(!out.contains(wrong) && !out.contains(&wrong[3..20]), "{out}");
+        assert!(
+            !out.contains(wrong) && !out.contains(&wrong[3..20]),
+            "{out}"
+        );
         assert!(!out.contains("panicked"), "{out}");
         // Not a terminal (a pipe, journald): no colour escape codes.
         assert!(!out.contains('\u{1b}'), "{out:?}");
@@ -148,15 +191,27 @@ async fn unknown_check_flag_exits_2() {
 
     let ran = run_bin(
         cfg.dir.path(),
-        &["run", "--config", config.to_str().unwrap(), "--check", "nope"],
+        &[
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--check",
+            "nope",
+        ],
         Some(TOKEN),
         None,
     )
     .await;
 
     assert_eq!(ran.code, Some(2), "{ran:#?}");
-    assert!(ran.stderr.contains("nope") && ran.stderr.contains("archived-room-guests"), "{ran:#?}");
-    assert!(portal.requests().await.is_empty(), "no call before the arguments are valid");
+    assert!(
+        ran.stderr.contains("nope") && ran.stderr.contains("archived-room-guests"),
+        "{ran:#?}"
+    );
+    assert!(
+        portal.requests().await.is_empty(),
+        "no call before the arguments are valid"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,7 +245,12 @@ async fn token_never_appears_in_output_or_reports_even_at_trace_level() {
 
     assert_eq!(ran.code, Some(0), "{}", ran.stdout);
     for out in [&ran.stderr, &ran.stdout] {
-        for secret in [TOKEN, &TOKEN[3..20], "hunter2-link-password", &link.share_link] {
+        for secret in [
+            TOKEN,
+            &TOKEN[3..20],
+            "hunter2-link-password",
+            &link.share_link,
+        ] {
             assert!(!out.contains(secret), "output contains {secret}");
         }
     }
@@ -200,7 +260,11 @@ async fn token_never_appears_in_output_or_reports_even_at_trace_level() {
         }
         let text = String::from_utf8_lossy(&bytes);
         assert!(!text.contains(TOKEN), "{} contains the token", p.display());
-        assert!(!text.contains("hunter2-link-password"), "{} contains a link password", p.display());
+        assert!(
+            !text.contains("hunter2-link-password"),
+            "{} contains a link password",
+            p.display()
+        );
     }
     assert!(portal.room(42).archived);
     portal.verify().await;
@@ -213,17 +277,30 @@ async fn change_cap_exits_3_and_the_summary_agrees() {
         ..Writes::default()
     });
     for i in 0..3 {
-        room = room.guest(&UserSpec::guest(20 + i, &format!("Guest {i}"), &format!("g{i}@partner.example")));
+        room = room.guest(&UserSpec::guest(
+            20 + i,
+            &format!("Guest {i}"),
+            &format!("g{i}@partner.example"),
+        ));
     }
     let portal = Portal::builder().room(room).start().await;
-    let cfg = TestConfig::new(&portal.uri()).designated(&[77]).max_changes(1);
+    let cfg = TestConfig::new(&portal.uri())
+        .designated(&[77])
+        .max_changes(1);
     let config = cfg.write();
 
-    let ran = run_bin(cfg.dir.path(), &["run", "--config", config.to_str().unwrap()], Some(TOKEN), None).await;
+    let ran = run_bin(
+        cfg.dir.path(),
+        &["run", "--config", config.to_str().unwrap()],
+        Some(TOKEN),
+        None,
+    )
+    .await;
 
     assert_eq!(ran.code, Some(3), "{ran:#?}");
     assert!(
-        ran.stdout.contains("2 findings need attention (exit code 3)"),
+        ran.stdout
+            .contains("2 findings need attention (exit code 3)"),
         "the summary must agree with the exit code: {}",
         ran.stdout
     );
@@ -238,18 +315,35 @@ async fn every_room_failing_exits_1() {
         .start()
         .await;
     Mock::given(method("GET"))
-        .and(wiremock::matchers::path_regex(r"^/api/2\.0/files/rooms/\d+/share$"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw("<html>maintenance</html>", "text/html"))
+        .and(wiremock::matchers::path_regex(
+            r"^/api/2\.0/files/rooms/\d+/share$",
+        ))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw("<html>maintenance</html>", "text/html"),
+        )
         .with_priority(1)
         .mount(&portal.server)
         .await;
     let cfg = TestConfig::new(&portal.uri());
     let config = cfg.write();
 
-    let ran = run_bin(cfg.dir.path(), &["run", "--config", config.to_str().unwrap()], Some(TOKEN), None).await;
+    let ran = run_bin(
+        cfg.dir.path(),
+        &["run", "--config", config.to_str().unwrap()],
+        Some(TOKEN),
+        None,
+    )
+    .await;
 
     assert_eq!(ran.code, Some(1), "{ran:#?}");
-    let error_line = ran.stderr.lines().find(|l| l.starts_with("error:")).unwrap();
+    let error_line = ran
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap();
     assert!(error_line.contains("every room failed"), "{error_line}");
-    assert!(error_line.contains("files/rooms/{id}/share"), "{error_line}");
+    assert!(
+        error_line.contains("files/rooms/{id}/share"),
+        "{error_line}"
+    );
 }

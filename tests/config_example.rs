@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use docspace_auditor::config::{Config, Mode};
 use docspace_auditor::check::CheckId;
+use docspace_auditor::config::{Config, Mode};
 
 #[test]
 fn shipped_config_is_valid_and_safe() {
@@ -14,7 +14,13 @@ fn shipped_config_is_valid_and_safe() {
         (name == "DOCSPACE_API_KEY").then(|| format!("sk-{}", "0".repeat(64)))
     })
     .unwrap_or_else(|e| panic!("{e}"));
-    assert!(config.policy.dry_run, "the shipped config must be a dry-run");
-    assert_eq!(config.policy.check(CheckId::ArchivedRoomGuests).mode, Mode::Report);
+    assert!(
+        config.policy.dry_run,
+        "the shipped config must be a dry-run"
+    );
+    assert_eq!(
+        config.policy.check(CheckId::ArchivedRoomGuests).mode,
+        Mode::Report
+    );
     assert!(!text.contains("sk-"), "no token in the shipped config");
 }

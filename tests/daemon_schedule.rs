@@ -9,6 +9,8 @@ mod daemon_harness;
 
 use std::collections::BTreeSet;
 use std::os::unix::net::UnixDatagram;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use daemon_harness::*;
@@ -25,7 +27,22 @@ async fn runs_repeat_and_sigterm_mid_run_exits_cleanly() {
     // A notification socket, as systemd would hand it over.
     let sock_path = setup.dir.path().join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    // Read as systemd does, while the daemon runs, until the stop.
+    let heard = Arc::new(Mutex::new(Vec::<String>::new()));
+    let done = Arc::new(AtomicBool::new(false));
+    let listener = {
+        let (heard, done) = (heard.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while !done.load(Ordering::SeqCst) {
+                if let Ok(n) = sock.recv(&mut buf) {
+                    let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    heard.lock().unwrap().push(m);
+                }
+            }
+        })
+    };
     let mut daemon = Daemon::start(
         &setup.path(),
         &setup.token,
@@ -36,7 +53,10 @@ async fn runs_repeat_and_sigterm_mid_run_exits_cleanly() {
     );
 
     let reports = setup.reports_dir();
-    wait_until("two complete scheduled runs", T, || complete_runs(&reports).len() >= 2).await;
+    daemon.wait_until("two complete scheduled runs", T, || {
+        complete_runs(&reports).len() >= 2
+    })
+    .await;
 
     // Slow the portal down so the next run is still going when SIGTERM comes.
     let before: BTreeSet<String> = runs(&reports).into_iter().map(|(n, _)| n).collect();
@@ -44,7 +64,7 @@ async fn runs_repeat_and_sigterm_mid_run_exits_cleanly() {
         latency_ms: 250,
         ..Faults::default()
     });
-    wait_until("a run in progress", T, || {
+    daemon.wait_until("a run in progress", T, || {
         runs(&reports)
             .iter()
             .any(|(n, m)| !before.contains(n) && status(m) == "running")
@@ -61,12 +81,17 @@ async fn runs_repeat_and_sigterm_mid_run_exits_cleanly() {
     assert_eq!(code, Some(0), "{log}");
     assert!(log.contains("shutting down"), "{log}");
     assert!(log.contains("daemon stopped"), "{log}");
+    eprintln!("DEBUGLOG\n{log}\n{:?}", runs(&reports).iter().map(|(n, m)| (n.clone(), status(m).to_string())).collect::<Vec<_>>());
 
     // Every run folder is finished, including the one SIGTERM interrupted.
     let all = runs(&reports);
     assert!(all.len() >= 3, "{all:?}");
     for (name, manifest) in &all {
-        assert_ne!(status(manifest), "running", "{name} was left running:\n{log}");
+        assert_ne!(
+            status(manifest),
+            "running",
+            "{name} was left running:\n{log}"
+        );
         assert!(!status(manifest).is_empty(), "{name} has no run.json");
     }
     for name in &in_progress {
@@ -77,19 +102,33 @@ async fn runs_repeat_and_sigterm_mid_run_exits_cleanly() {
     for name in complete_runs(&reports) {
         assert!(reports.join(&name).join("findings.csv").exists(), "{name}");
     }
-    assert!(temp_files(setup.dir.path()).is_empty(), "{:?}", temp_files(setup.dir.path()));
+    assert!(
+        temp_files(setup.dir.path()).is_empty(),
+        "{:?}",
+        temp_files(setup.dir.path())
+    );
 
     // systemd heard about readiness, the watchdog and the stop.
-    let mut messages = Vec::new();
-    let mut buf = [0u8; 512];
-    while let Ok(n) = sock.recv(&mut buf) {
-        messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-    }
-    assert!(messages.iter().any(|m| m.starts_with("READY=1")), "{messages:?}");
+    done.store(true, Ordering::SeqCst);
+    listener.join().unwrap();
+    let messages = heard.lock().unwrap().clone();
+    assert!(
+        messages.iter().any(|m| m.starts_with("READY=1")),
+        "{messages:?}"
+    );
     assert!(messages.iter().any(|m| m == "WATCHDOG=1"), "{messages:?}");
-    assert!(messages.iter().any(|m| m.starts_with("STOPPING=1")), "{messages:?}");
-    let ready = messages.iter().position(|m| m.starts_with("READY=1")).unwrap();
-    let stopping = messages.iter().position(|m| m.starts_with("STOPPING=1")).unwrap();
+    assert!(
+        messages.iter().any(|m| m.starts_with("STOPPING=1")),
+        "{messages:?}"
+    );
+    let ready = messages
+        .iter()
+        .position(|m| m.starts_with("READY=1"))
+        .unwrap();
+    let stopping = messages
+        .iter()
+        .position(|m| m.starts_with("STOPPING=1"))
+        .unwrap();
     assert!(ready < stopping);
 }
 
@@ -105,13 +144,16 @@ async fn a_slow_portal_makes_the_next_tick_skip() {
     let mut daemon = Daemon::start(
         &setup.path(),
         &setup.token,
-        &[("RUST_LOG", "info,docspace_auditor::daemon=debug".to_string())],
+        &[(
+            "RUST_LOG",
+            "info,docspace_auditor::daemon=debug".to_string(),
+        )],
     );
     daemon
         .wait_for("skipped: previous run still in progress", T)
         .await;
     let reports = setup.reports_dir();
-    wait_until("a complete run", T, || !complete_runs(&reports).is_empty()).await;
+    daemon.wait_until("a complete run", T, || !complete_runs(&reports).is_empty()).await;
     daemon.wait_for_nth("scheduled audit starting", 2, T).await;
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(T).await, Some(0), "{}", daemon.logs());
@@ -132,6 +174,11 @@ async fn a_slow_portal_makes_the_next_tick_skip() {
         .lines()
         .filter(|l| l.contains("skipped: previous run still in progress"))
         .collect::<Vec<_>>();
-    assert!(skipped[0].contains("schedule=\"every second\"") || skipped[0].contains("schedule=every second"), "{}", skipped[0]);
+    assert!(
+        skipped[0].contains("schedule=\"every second\"")
+            || skipped[0].contains("schedule=every second"),
+        "{}",
+        skipped[0]
+    );
     assert!(temp_files(setup.dir.path()).is_empty());
 }

@@ -49,18 +49,38 @@ async fn counters_move_after_runs() {
     assert_eq!(health.status().as_u16(), 200);
 
     let before = scrape(&client, &base).await;
-    let runs_before = value(&before, "docspace_auditor_runs_total", &[("trigger", "schedule")]);
+    let runs_before = value(
+        &before,
+        "docspace_auditor_runs_total",
+        &[("trigger", "schedule")],
+    );
 
     let reports = setup.reports_dir();
-    wait_until("two complete runs", T, || complete_runs(&reports).len() >= 2).await;
+    daemon.wait_until("two complete runs", T, || {
+        complete_runs(&reports).len() >= 2
+    })
+    .await;
     // Give the run loop a moment to record the second run.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let after = scrape(&client, &base).await;
 
-    let runs_after = value(&after, "docspace_auditor_runs_total", &[("trigger", "schedule")]);
-    assert!(runs_after >= runs_before + 1.0, "{runs_before} -> {runs_after}");
+    let runs_after = value(
+        &after,
+        "docspace_auditor_runs_total",
+        &[("trigger", "schedule")],
+    );
+    assert!(
+        runs_after >= runs_before + 1.0,
+        "{runs_before} -> {runs_after}"
+    );
     // Guests in report mode: open findings, so the runs need attention.
-    assert!(value(&after, "docspace_auditor_runs_total", &[("trigger", "schedule"), ("outcome", "attention")]) >= 1.0);
+    assert!(
+        value(
+            &after,
+            "docspace_auditor_runs_total",
+            &[("trigger", "schedule"), ("outcome", "attention")]
+        ) >= 1.0
+    );
     assert!(
         value(
             &after,
@@ -77,13 +97,32 @@ async fn counters_move_after_runs() {
         2.0
     );
     assert!(
-        value(&after, "docspace_auditor_api_requests_total", &[("status", "200")])
-            > value(&before, "docspace_auditor_api_requests_total", &[("status", "200")])
+        value(
+            &after,
+            "docspace_auditor_api_requests_total",
+            &[("status", "200")]
+        ) > value(
+            &before,
+            "docspace_auditor_api_requests_total",
+            &[("status", "200")]
+        )
     );
     assert!(value(&after, "docspace_auditor_run_duration_seconds_count", &[]) >= 1.0);
     assert!(value(&after, "docspace_auditor_run_duration_seconds", &[]) >= 1.0);
-    assert!(value(&after, "docspace_auditor_schedule_ticks_total", &[("result", "started")]) >= 2.0);
-    assert!(value(&after, "docspace_auditor_last_success_timestamp_seconds", &[]) > 1.7e9);
+    assert!(
+        value(
+            &after,
+            "docspace_auditor_schedule_ticks_total",
+            &[("result", "started")]
+        ) >= 2.0
+    );
+    assert!(
+        value(
+            &after,
+            "docspace_auditor_last_success_timestamp_seconds",
+            &[]
+        ) > 1.7e9
+    );
     assert_eq!(value(&after, "docspace_auditor_ready", &[]), 1.0);
 
     let health: serde_json::Value = client

@@ -1,6 +1,7 @@
 //! Notifications end to end against a real SMTP server on loopback
 //! (mailin-embedded, in-process, one per test): the messages are read back
 //! and parsed with mail-parser.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "common/outcome.rs"]
 mod outcome;
@@ -110,16 +111,27 @@ fn first_run(env: &Env, run_id: &str, at: DateTime<Utc>) -> docspace_auditor::au
 async fn digests_and_summary_are_received_with_recipients_subject_body_and_attachments() {
     let server = SmtpServer::start();
     let env = Env::new();
-    let n = Notifier::new(&notify_config(Transport::Smtp(smtp_config(&server)), env.dir.path())).unwrap();
+    let n = Notifier::new(&notify_config(
+        Transport::Smtp(smtp_config(&server)),
+        env.dir.path(),
+    ))
+    .unwrap();
     let o = first_run(&env, "20261102T090000Z-0001", t0());
     let rep = env.run(&n, &o).await;
-    assert_eq!((rep.queued, rep.sent, rep.failed, rep.still_queued), (4, 4, 0, 0), "{rep:?}");
+    assert_eq!(
+        (rep.queued, rep.sent, rep.failed, rep.still_queued),
+        (4, 4, 0, 0),
+        "{rep:?}"
+    );
 
     let all = server.wait_for(4, Duration::from_secs(5));
     assert_eq!(all.len(), 4);
     for m in &all {
         assert_eq!(m.mail_from, "auditor@corp.example");
-        assert!(!m.rcpt_to.iter().any(|r| r == "carol@corp.example"), "a disabled owner was mailed");
+        assert!(
+            !m.rcpt_to.iter().any(|r| r == "carol@corp.example"),
+            "a disabled owner was mailed"
+        );
     }
 
     // Ann: one digest for both checks and all her findings.
@@ -146,7 +158,10 @@ async fn digests_and_summary_are_received_with_recipients_subject_body_and_attac
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
     let html = d.html();
-    assert!(html.contains("Project Atlas") && html.contains("removed (done and verified)"), "{html}");
+    assert!(
+        html.contains("Project Atlas") && html.contains("removed (done and verified)"),
+        "{html}"
+    );
     assert!(d.attachment_names().is_empty());
 
     // Bob: his own digest.
@@ -159,7 +174,10 @@ async fn digests_and_summary_are_received_with_recipients_subject_body_and_attac
     assert_eq!(fb.len(), 1);
     let t = fb[0].text();
     assert!(t.contains("fallback contact"), "{t}");
-    assert!(t.contains("the owner Carol Gone <carol@corp.example> is disabled"), "{t}");
+    assert!(
+        t.contains("the owner Carol Gone <carol@corp.example> is disabled"),
+        "{t}"
+    );
     assert!(t.contains("Old HR files"), "{t}");
 
     // The summary: both security-team addresses, counts, attachments.
@@ -177,7 +195,10 @@ async fn digests_and_summary_are_received_with_recipients_subject_body_and_attac
     assert!(st.contains("archived-room-guests: open 2"), "{st}");
     assert!(st.contains("archived-room-links: in-grace 1"), "{st}");
     assert!(st.contains("Owner messages queued this run: 3"), "{st}");
-    assert_eq!(s.attachment_names(), vec!["findings.csv".to_string(), "actions.csv".to_string()]);
+    assert_eq!(
+        s.attachment_names(),
+        vec!["findings.csv".to_string(), "actions.csv".to_string()]
+    );
     let findings_csv = std::fs::read(o.report_dir.join("findings.csv")).unwrap();
     assert_eq!(s.attachment("findings.csv").unwrap(), findings_csv);
 }
@@ -186,11 +207,18 @@ async fn digests_and_summary_are_received_with_recipients_subject_body_and_attac
 async fn two_runs_over_the_same_findings_send_digests_once_then_changes_and_reminders_are_mailed() {
     let server = SmtpServer::start();
     let env = Env::new();
-    let n = Notifier::new(&notify_config(Transport::Smtp(smtp_config(&server)), env.dir.path())).unwrap();
+    let n = Notifier::new(&notify_config(
+        Transport::Smtp(smtp_config(&server)),
+        env.dir.path(),
+    ))
+    .unwrap();
 
-    env.run(&n, &first_run(&env, "20261102T090000Z-0001", t0())).await;
+    env.run(&n, &first_run(&env, "20261102T090000Z-0001", t0()))
+        .await;
     let day1 = t0() + chrono::Duration::days(1);
-    let rep = env.run(&n, &first_run(&env, "20261103T090000Z-0002", day1)).await;
+    let rep = env
+        .run(&n, &first_run(&env, "20261103T090000Z-0002", day1))
+        .await;
     assert_eq!(rep.queued, 1, "only the summary: {rep:?}");
     assert_eq!(server.messages_to(ANN).len(), 1);
     assert_eq!(server.messages_to(BOB).len(), 1);
@@ -212,7 +240,10 @@ async fn two_runs_over_the_same_findings_send_digests_once_then_changes_and_remi
     let bob = server.messages_to(BOB);
     assert_eq!(bob.len(), 2);
     let t = bob[1].text();
-    assert!(t.contains("revoked (done and verified)") && t.contains("status changed (was open)"), "{t}");
+    assert!(
+        t.contains("revoked (done and verified)") && t.contains("status changed (was open)"),
+        "{t}"
+    );
 
     // Seven days after the first message: reminders for what is still pending.
     let day7 = t0() + chrono::Duration::days(7);
@@ -226,7 +257,11 @@ async fn two_runs_over_the_same_findings_send_digests_once_then_changes_and_remi
     assert_eq!(ann.len(), 2);
     let t = ann[1].text();
     assert!(t.contains("reminder 1: still unresolved"), "{t}");
-    assert_eq!(server.messages_to(BOB).len(), 2, "a fixed finding is not reminded about");
+    assert_eq!(
+        server.messages_to(BOB).len(),
+        2,
+        "a fixed finding is not reminded about"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -235,22 +270,45 @@ async fn smtp_down_keeps_messages_queued_and_the_next_run_delivers_them_exactly_
     server.stop();
     assert!(!server.is_up());
     let env = Env::new();
-    let n = Notifier::new(&notify_config(Transport::Smtp(smtp_config(&server)), env.dir.path())).unwrap();
+    let n = Notifier::new(&notify_config(
+        Transport::Smtp(smtp_config(&server)),
+        env.dir.path(),
+    ))
+    .unwrap();
 
     // The run completes: reports are there, nothing is sent, all is queued.
     let o1 = first_run(&env, "20261102T090000Z-0001", t0());
     let rep = env.run(&n, &o1).await;
-    assert_eq!((rep.queued, rep.sent, rep.still_queued), (4, 0, 4), "{rep:?}");
+    assert_eq!(
+        (rep.queued, rep.sent, rep.still_queued),
+        (4, 0, 4),
+        "{rep:?}"
+    );
     assert!(rep.failed >= 1);
-    assert!(rep.warnings.iter().any(|w| w.contains("stay queued")), "{:?}", rep.warnings);
+    assert!(
+        rep.warnings.iter().any(|w| w.contains("stay queued")),
+        "{:?}",
+        rep.warnings
+    );
     assert!(o1.report_dir.join("findings.csv").exists());
 
     // Next run with the server up: the backlog and the new summary go out.
     server.resume();
-    let o2 = first_run(&env, "20261103T090000Z-0002", t0() + chrono::Duration::days(1));
+    let o2 = first_run(
+        &env,
+        "20261103T090000Z-0002",
+        t0() + chrono::Duration::days(1),
+    );
     let rep = env.run(&n, &o2).await;
-    assert_eq!((rep.queued, rep.sent, rep.failed, rep.still_queued), (1, 5, 0, 0), "{rep:?}");
-    let again = n.flush_queue(&env.state, t0() + chrono::Duration::days(1)).await.unwrap();
+    assert_eq!(
+        (rep.queued, rep.sent, rep.failed, rep.still_queued),
+        (1, 5, 0, 0),
+        "{rep:?}"
+    );
+    let again = n
+        .flush_queue(&env.state, t0() + chrono::Duration::days(1))
+        .await
+        .unwrap();
     assert_eq!(again.sent, 0);
 
     server.wait_for(5, Duration::from_secs(5));
@@ -261,7 +319,10 @@ async fn smtp_down_keeps_messages_queued_and_the_next_run_delivers_them_exactly_
     assert_eq!(summaries.len(), 2);
     // The first run's summary, sent late, still says "run 0001".
     assert!(summaries[0].subject().contains("20261102T090000Z-0001"));
-    assert!(summaries[1].text().contains("earlier"), "the backlog is mentioned");
+    assert!(
+        summaries[1].text().contains("earlier"),
+        "the backlog is mentioned"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -269,10 +330,20 @@ async fn a_refusing_server_keeps_messages_queued_until_it_accepts() {
     let server = SmtpServer::start();
     server.set_refusing(true);
     let env = Env::new();
-    let n = Notifier::new(&notify_config(Transport::Smtp(smtp_config(&server)), env.dir.path())).unwrap();
-    let rep = env.run(&n, &first_run(&env, "20261102T090000Z-0001", t0())).await;
+    let n = Notifier::new(&notify_config(
+        Transport::Smtp(smtp_config(&server)),
+        env.dir.path(),
+    ))
+    .unwrap();
+    let rep = env
+        .run(&n, &first_run(&env, "20261102T090000Z-0001", t0()))
+        .await;
     assert_eq!((rep.sent, rep.still_queued), (0, 4), "{rep:?}");
-    assert!(rep.warnings.iter().any(|w| w.contains("421")), "{:?}", rep.warnings);
+    assert!(
+        rep.warnings.iter().any(|w| w.contains("421")),
+        "{:?}",
+        rep.warnings
+    );
     assert!(server.messages().is_empty());
 
     server.set_refusing(false);
@@ -295,7 +366,11 @@ async fn starttls_with_a_self_signed_certificate_trusted_through_ca_file() {
 
     // Without ca_file the certificate is not trusted: nothing is sent, and
     // the error does not leak the password.
-    let untrusted = Notifier::new(&notify_config(Transport::Smtp(smtp.clone()), env.dir.path())).unwrap();
+    let untrusted = Notifier::new(&notify_config(
+        Transport::Smtp(smtp.clone()),
+        env.dir.path(),
+    ))
+    .unwrap();
     let o = OutcomeBuilder::new("20261102T090000Z-0001", t0(), &env.reports())
         .finding(guest(&ann_room(), "g-open", FindingStatus::Open))
         .build();
@@ -323,7 +398,11 @@ async fn starttls_with_a_self_signed_certificate_trusted_through_ca_file() {
 async fn header_injection_through_a_room_title_reaches_no_extra_recipient() {
     let server = SmtpServer::start();
     let env = Env::new();
-    let n = Notifier::new(&notify_config(Transport::Smtp(smtp_config(&server)), env.dir.path())).unwrap();
+    let n = Notifier::new(&notify_config(
+        Transport::Smtp(smtp_config(&server)),
+        env.dir.path(),
+    ))
+    .unwrap();
     let mut r = room(9, "Budget\r\nBcc: attacker@example.com", Some(ANN));
     r.owner_name = Some("Ann\r\nCc: attacker@example.com".into());
     let o = OutcomeBuilder::new("20261102T090000Z-0001", t0(), &env.reports())
@@ -333,16 +412,30 @@ async fn header_injection_through_a_room_title_reaches_no_extra_recipient() {
     let all = server.wait_for(2, Duration::from_secs(5));
     assert_eq!(all.len(), 2);
     for m in &all {
-        assert!(!m.rcpt_to.iter().any(|r| r.contains("attacker")), "envelope: {:?}", m.rcpt_to);
+        assert!(
+            !m.rcpt_to.iter().any(|r| r.contains("attacker")),
+            "envelope: {:?}",
+            m.rcpt_to
+        );
         assert!(m.parsed().bcc().is_none());
         assert!(m.cc_header().is_empty());
         assert!(!m.to_header().iter().any(|a| a.contains("attacker")));
         let head = m.header_block();
-        assert!(!head.lines().any(|l| l.starts_with("Bcc:") || l.starts_with("Cc:")), "{head}");
+        assert!(
+            !head
+                .lines()
+                .any(|l| l.starts_with("Bcc:") || l.starts_with("Cc:")),
+            "{head}"
+        );
     }
     let d = &server.messages_to(ANN)[0];
     assert_eq!(d.rcpt_to, vec![ANN.to_string()]);
-    assert!(d.subject().starts_with("[DocSpace audit] Budget Bcc: attacker@example.com:"), "{}", d.subject());
+    assert!(
+        d.subject()
+            .starts_with("[DocSpace audit] Budget Bcc: attacker@example.com:"),
+        "{}",
+        d.subject()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -359,15 +452,24 @@ async fn reports_above_the_size_cap_are_named_by_path_not_attached() {
     assert!(s.attachment_names().is_empty());
     let t = s.text();
     let path = o.report_dir.join("findings.csv").display().to_string();
-    assert!(t.contains("too large to attach") && t.contains(&path), "{t}");
+    assert!(
+        t.contains("too large to attach") && t.contains(&path),
+        "{t}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_outbox_transport_writes_eml_files() {
     let env = Env::new();
     let outbox = env.dir.path().join("outbox");
-    let n = Notifier::new(&notify_config(Transport::Outbox(outbox.clone()), env.dir.path())).unwrap();
-    let rep = env.run(&n, &first_run(&env, "20261102T090000Z-0001", t0())).await;
+    let n = Notifier::new(&notify_config(
+        Transport::Outbox(outbox.clone()),
+        env.dir.path(),
+    ))
+    .unwrap();
+    let rep = env
+        .run(&n, &first_run(&env, "20261102T090000Z-0001", t0()))
+        .await;
     assert_eq!((rep.sent, rep.still_queued), (4, 0), "{rep:?}");
     let files: Vec<PathBuf> = std::fs::read_dir(&outbox)
         .unwrap()
@@ -380,12 +482,25 @@ async fn the_outbox_transport_writes_eml_files() {
         let raw = std::fs::read(f).unwrap();
         let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
         assert!(m.subject().unwrap().starts_with("[DocSpace audit]"));
-        to.extend(m.to().unwrap().iter().filter_map(|a| a.address()).map(str::to_string));
+        to.extend(
+            m.to()
+                .unwrap()
+                .iter()
+                .filter_map(|a| a.address())
+                .map(str::to_string),
+        );
     }
     to.sort();
     assert_eq!(to, vec![ANN, BOB, FALLBACK, SECTEAM[0], SECTEAM[1]]);
     // A second run over the same findings adds only its summary.
-    env.run(&n, &first_run(&env, "20261103T090000Z-0002", t0() + chrono::Duration::days(1)))
-        .await;
+    env.run(
+        &n,
+        &first_run(
+            &env,
+            "20261103T090000Z-0002",
+            t0() + chrono::Duration::days(1),
+        ),
+    )
+    .await;
     assert_eq!(std::fs::read_dir(&outbox).unwrap().count(), 5);
 }

@@ -22,8 +22,18 @@ fn guest(id: &str, name: &str) -> serde_json::Value {
 /// A guest whose direct rooms are `active` active and `archived` archived;
 /// `reads` answers `GET people/{id}` in turn.
 async fn guest_rooms(p: &Portal, id: &str, active: usize, archived: usize) {
-    p.get_qs(ROOMS, &[("subjectId", id), ("searchArea", "0")], ok(room_total(active))).await;
-    p.get_qs(ROOMS, &[("subjectId", id), ("searchArea", "1")], ok(room_total(archived))).await;
+    p.get_qs(
+        ROOMS,
+        &[("subjectId", id), ("searchArea", "0")],
+        ok(room_total(active)),
+    )
+    .await;
+    p.get_qs(
+        ROOMS,
+        &[("subjectId", id), ("searchArea", "1")],
+        ok(room_total(archived)),
+    )
+    .await;
 }
 
 fn orphans(outcome: &RunOutcome) -> Vec<&Finding> {
@@ -35,7 +45,10 @@ fn orphans(outcome: &RunOutcome) -> Vec<&Finding> {
 }
 
 fn delete_policy() -> Setup {
-    Setup::new().check("orphaned-guests", "mode = \"remediate\"\naction = \"delete\"")
+    Setup::new().check(
+        "orphaned-guests",
+        "mode = \"remediate\"\naction = \"delete\"",
+    )
 }
 
 #[tokio::test]
@@ -45,11 +58,25 @@ async fn an_orphaned_guest_is_disabled_then_deleted() {
     guest_rooms(&p, GUEST, 0, 2).await;
     p.get(
         &format!("/api/2.0/people/{GUEST}"),
-        Sequence::new(vec![ok(envelope(guest(GUEST, "Gina Guest"))), error(404, "User not found")]),
+        Sequence::new(vec![
+            ok(envelope(guest(GUEST, "Gina Guest"))),
+            error(404, "User not found"),
+        ]),
     )
     .await;
-    p.write("PUT", DISABLE, ok(envelope(json!([user(GUEST, "Gina Guest", "guest", 2, None)]))), 1)
-        .await;
+    p.write(
+        "PUT",
+        DISABLE,
+        ok(envelope(json!([user(
+            GUEST,
+            "Gina Guest",
+            "guest",
+            2,
+            None
+        )]))),
+        1,
+    )
+    .await;
     p.write("PUT", DELETE, ok(envelope(json!([]))), 1).await;
     p.write("DELETE", DETACH, ok(no_response()), 0).await;
 
@@ -60,15 +87,35 @@ async fn an_orphaned_guest_is_disabled_then_deleted() {
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].subject.id, GUEST);
     assert_eq!(f[0].status, FindingStatus::Fixed, "{}", f[0].detail);
-    assert!(f[0].detail.contains("still a member of 2 archived rooms"), "{}", f[0].detail);
-    assert!(f[0].detail.contains("policy action delete"), "{}", f[0].detail);
-    assert!(f[0].detail.contains("deleted portal-wide; verified"), "{}", f[0].detail);
+    assert!(
+        f[0].detail.contains("still a member of 2 archived rooms"),
+        "{}",
+        f[0].detail
+    );
+    assert!(
+        f[0].detail.contains("policy action delete"),
+        "{}",
+        f[0].detail
+    );
+    assert!(
+        f[0].detail.contains("deleted portal-wide; verified"),
+        "{}",
+        f[0].detail
+    );
     // Disable first, then delete; the exact bodies the server reads.
     assert_eq!(
         p.writes().await,
         [
-            ("PUT".to_string(), DISABLE.to_string(), json!({"userIds": [GUEST]})),
-            ("PUT".to_string(), DELETE.to_string(), json!({"userIds": [GUEST]})),
+            (
+                "PUT".to_string(),
+                DISABLE.to_string(),
+                json!({"userIds": [GUEST]})
+            ),
+            (
+                "PUT".to_string(),
+                DELETE.to_string(),
+                json!({"userIds": [GUEST]})
+            ),
         ]
     );
     assert_eq!(
@@ -98,18 +145,41 @@ async fn detach_only_leaves_the_key_users_guest_list() {
     let p = Portal::start().await;
     p.people(vec![], vec![guest(GUEST, "Gina Guest")]).await;
     guest_rooms(&p, GUEST, 0, 0).await;
-    p.get(&format!("/api/2.0/people/{GUEST}"), ok(envelope(guest(GUEST, "Gina Guest")))).await;
-    p.write_body("DELETE", DETACH, json!({"userIds": [GUEST]}), ok(no_response()), 1).await;
+    p.get(
+        &format!("/api/2.0/people/{GUEST}"),
+        ok(envelope(guest(GUEST, "Gina Guest"))),
+    )
+    .await;
+    p.write_body(
+        "DELETE",
+        DETACH,
+        json!({"userIds": [GUEST]}),
+        ok(no_response()),
+        1,
+    )
+    .await;
     p.write("PUT", DISABLE, ok(envelope(json!([]))), 0).await;
     p.write("PUT", DELETE, ok(envelope(json!([]))), 0).await;
 
-    let setup = Setup::new().check("orphaned-guests", "mode = \"remediate\"\naction = \"detach\"");
+    let setup = Setup::new().check(
+        "orphaned-guests",
+        "mode = \"remediate\"\naction = \"detach\"",
+    );
     let outcome = setup.run(&p).await;
 
     let f = orphans(&outcome);
     assert_eq!(f[0].status, FindingStatus::Fixed);
-    assert!(f[0].detail.contains("policy action detach"), "{}", f[0].detail);
-    assert!(f[0].detail.contains("detached from the API key user's guest list"), "{}", f[0].detail);
+    assert!(
+        f[0].detail.contains("policy action detach"),
+        "{}",
+        f[0].detail
+    );
+    assert!(
+        f[0].detail
+            .contains("detached from the API key user's guest list"),
+        "{}",
+        f[0].detail
+    );
     assert_eq!(
         action_lines(&outcome, "orphaned-guests"),
         ["detach-guest / done / not verifiable: the portal has no read-back of guest lists"]
@@ -121,29 +191,78 @@ async fn detach_only_leaves_the_key_users_guest_list() {
 #[tokio::test]
 async fn a_batch_refused_for_one_id_falls_back_to_one_by_one() {
     let p = Portal::start().await;
-    p.people(vec![], vec![guest(GUEST, "Gina Guest"), guest(GUEST2, "Gus Guest")]).await;
+    p.people(
+        vec![],
+        vec![guest(GUEST, "Gina Guest"), guest(GUEST2, "Gus Guest")],
+    )
+    .await;
     guest_rooms(&p, GUEST, 0, 0).await;
     guest_rooms(&p, GUEST2, 0, 0).await;
     p.get(
         &format!("/api/2.0/people/{GUEST}"),
-        Sequence::new(vec![ok(envelope(guest(GUEST, "Gina Guest"))), error(404, "User not found")]),
+        Sequence::new(vec![
+            ok(envelope(guest(GUEST, "Gina Guest"))),
+            error(404, "User not found"),
+        ]),
     )
     .await;
-    p.get(&format!("/api/2.0/people/{GUEST2}"), ok(envelope(guest(GUEST2, "Gus Guest")))).await;
+    p.get(
+        &format!("/api/2.0/people/{GUEST2}"),
+        ok(envelope(guest(GUEST2, "Gus Guest"))),
+    )
+    .await;
     // Gus cannot be disabled (e.g. an LDAP account): the batch fails whole.
-    p.write_body("PUT", DISABLE, json!({"userIds": [GUEST, GUEST2]}), error(403, "Access denied"), 1).await;
-    p.write_body("PUT", DISABLE, json!({"userIds": [GUEST]}), ok(envelope(json!([]))), 1).await;
-    p.write_body("PUT", DISABLE, json!({"userIds": [GUEST2]}), error(403, "Access denied"), 1).await;
-    p.write_body("PUT", DELETE, json!({"userIds": [GUEST]}), ok(envelope(json!([]))), 1).await;
+    p.write_body(
+        "PUT",
+        DISABLE,
+        json!({"userIds": [GUEST, GUEST2]}),
+        error(403, "Access denied"),
+        1,
+    )
+    .await;
+    p.write_body(
+        "PUT",
+        DISABLE,
+        json!({"userIds": [GUEST]}),
+        ok(envelope(json!([]))),
+        1,
+    )
+    .await;
+    p.write_body(
+        "PUT",
+        DISABLE,
+        json!({"userIds": [GUEST2]}),
+        error(403, "Access denied"),
+        1,
+    )
+    .await;
+    p.write_body(
+        "PUT",
+        DELETE,
+        json!({"userIds": [GUEST]}),
+        ok(envelope(json!([]))),
+        1,
+    )
+    .await;
 
     let setup = delete_policy();
     let outcome = setup.run(&p).await;
 
-    let by_id = |id: &str| orphans(&outcome).into_iter().find(|f| f.subject.id == id).unwrap().clone();
+    let by_id = |id: &str| {
+        orphans(&outcome)
+            .into_iter()
+            .find(|f| f.subject.id == id)
+            .unwrap()
+            .clone()
+    };
     assert_eq!(by_id(GUEST).status, FindingStatus::Fixed);
     let gus = by_id(GUEST2);
     assert_eq!(gus.status, FindingStatus::Failed);
-    assert!(gus.detail.contains("the disable step failed"), "{}", gus.detail);
+    assert!(
+        gus.detail.contains("the disable step failed"),
+        "{}",
+        gus.detail
+    );
     assert!(gus.detail.contains("403"), "{}", gus.detail);
     assert_eq!(p.writes().await.len(), 4);
 }

@@ -21,11 +21,23 @@ const T: Duration = Duration::from_secs(60);
 
 fn date(t: chrono::DateTime<Utc>) -> String {
     // .NET writes seven fractional digits.
-    t.format("%Y-%m-%dT%H:%M:%S%.7fZ").to_string()
+    use chrono::Timelike;
+    format!(
+        "{}.{:07}Z",
+        t.format("%Y-%m-%dT%H:%M:%S"),
+        t.nanosecond() % 1_000_000_000 / 100
+    )
 }
 
 /// A delivery body as `WebhookSender` posts it.
-fn delivery(event_id: i64, trigger: &str, trigger_id: i64, actor: &str, payload: Value, retry: u32) -> String {
+fn delivery(
+    event_id: i64,
+    trigger: &str,
+    trigger_id: i64,
+    actor: &str,
+    payload: Value,
+    retry: u32,
+) -> String {
     let now = Utc::now();
     let mut webhook = json!({
         "id": 3,
@@ -72,7 +84,14 @@ fn room_payload(id: i64, title: &str) -> Value {
 }
 
 fn room_archived(event_id: i64, room: i64, actor: &str, retry: u32) -> String {
-    delivery(event_id, "room.archived", 16_777_216, actor, room_payload(room, &format!("Project {}", room - 100)), retry)
+    delivery(
+        event_id,
+        "room.archived",
+        16_777_216,
+        actor,
+        room_payload(room, &format!("Project {}", room - 100)),
+        retry,
+    )
 }
 
 struct Hook {
@@ -98,8 +117,11 @@ impl Hook {
     }
 
     async fn signed(&self, body: &str) -> (u16, String) {
-        self.post(body.to_string(), Some(signature_header_value(SECRET.as_bytes(), body.as_bytes())))
-            .await
+        self.post(
+            body.to_string(),
+            Some(signature_header_value(SECRET.as_bytes(), body.as_bytes())),
+        )
+        .await
     }
 }
 
@@ -131,21 +153,41 @@ async fn signed_room_archived_triggers_a_targeted_audit_once_and_own_re_archive_
     // Uppercase hex, as DocSpace sends it; archived by another admin.
     let body = room_archived(4711, 101, OTHER_ADMIN, 0);
     let sig = signature_header_value(SECRET.as_bytes(), body.as_bytes());
-    assert!(sig[7..].chars().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()));
+    assert!(
+        sig[7..]
+            .chars()
+            .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+    );
     let (status, text) = hook.post(body, Some(sig)).await;
     assert_eq!(status, 202, "{text}");
 
-    wait_until("the webhook run of room 101", T, || webhook_runs(&setup, 101).len() == 1).await;
+    daemon.wait_until("the webhook run of room 101", T, || {
+        webhook_runs(&setup, 101).len() == 1
+    })
+    .await;
     let run = &webhook_runs(&setup, 101)[0];
-    let findings = std::fs::read_to_string(setup.reports_dir().join(run).join("findings.csv")).unwrap();
+    let findings =
+        std::fs::read_to_string(setup.reports_dir().join(run).join("findings.csv")).unwrap();
     assert!(findings.contains(&guest_id(1)), "{findings}");
-    assert!(!findings.contains(&guest_id(2)) && !findings.contains(&guest_id(3)), "not targeted:\n{findings}");
+    assert!(
+        !findings.contains(&guest_id(2)) && !findings.contains(&guest_id(3)),
+        "not targeted:\n{findings}"
+    );
     // Remediated: the guest is gone and the room is back in the Archive;
     // the other rooms were not touched.
     let view = portal.state();
     assert!(view.is_archived("101"));
-    assert!(!view.room_members("101").iter().any(|(id, _)| id == &guest_id(1)));
-    assert!(view.room_members("102").iter().any(|(id, _)| id == &guest_id(2)));
+    assert!(
+        !view
+            .room_members("101")
+            .iter()
+            .any(|(id, _)| id == &guest_id(1))
+    );
+    assert!(
+        view.room_members("102")
+            .iter()
+            .any(|(id, _)| id == &guest_id(2))
+    );
 
     // DocSpace's automatic retry: same event id, new body and signature.
     let (status, text) = hook.signed(&room_archived(4711, 101, OTHER_ADMIN, 1)).await;
@@ -158,12 +200,23 @@ async fn signed_room_archived_triggers_a_targeted_audit_once_and_own_re_archive_
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("own-event"), "{text}");
     // So is the room.restored of its unarchive.
-    let restored = delivery(4713, "room.restored", 67_108_864, KEY_USER, room_payload(101, "Project 1"), 0);
+    let restored = delivery(
+        4713,
+        "room.restored",
+        67_108_864,
+        KEY_USER,
+        room_payload(101, "Project 1"),
+        0,
+    );
     assert_eq!(hook.signed(&restored).await.0, 200);
 
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(webhook_runs(&setup, 101).len(), 1, "{}", daemon.logs());
-    assert!(daemon.logs().contains("caused by the auditor's own unarchive/re-archive"));
+    assert!(
+        daemon
+            .logs()
+            .contains("caused by the auditor's own unarchive/re-archive")
+    );
 
     // After a restart the event id is still known.
     daemon.signal("TERM");
@@ -192,7 +245,10 @@ async fn lowercase_hex_passes_and_bad_signatures_get_401_without_an_audit() {
     let wrong = signature_header_value(b"not-the-secret", body.as_bytes());
     assert_eq!(hook.post(body.clone(), Some(wrong)).await.0, 401);
     assert_eq!(hook.post(body.clone(), None).await.0, 401);
-    assert_eq!(hook.post(body.clone(), Some("sha256=xyz".into())).await.0, 401);
+    assert_eq!(
+        hook.post(body.clone(), Some("sha256=xyz".into())).await.0,
+        401
+    );
     // A signature of another body.
     let other = signature_header_value(SECRET.as_bytes(), b"{}");
     assert_eq!(hook.post(body.clone(), Some(other)).await.0, 401);
@@ -202,14 +258,22 @@ async fn lowercase_hex_passes_and_bad_signatures_get_401_without_an_audit() {
     let sig = signature_header_value(SECRET.as_bytes(), body.as_bytes()).to_ascii_lowercase();
     let (status, text) = hook.post(body, Some(sig)).await;
     assert_eq!(status, 202, "{text}");
-    wait_until("the webhook run of room 102", T, || webhook_runs(&setup, 102).len() == 1).await;
+    daemon.wait_until("the webhook run of room 102", T, || {
+        webhook_runs(&setup, 102).len() == 1
+    })
+    .await;
 
     // The refused delivery for room 103 never ran, even though 5001 was
     // never recorded as seen.
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(webhook_runs(&setup, 103).is_empty());
     let log = daemon.logs();
-    assert_eq!(log.matches("webhook delivery refused: bad signature").count(), 4, "{log}");
+    assert_eq!(
+        log.matches("webhook delivery refused: bad signature")
+            .count(),
+        4,
+        "{log}"
+    );
 
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(T).await, Some(0), "{}", daemon.logs());
@@ -232,12 +296,23 @@ async fn oversized_and_malformed_deliveries_are_refused() {
     assert_eq!(status, 413);
 
     // Signed but not a delivery.
-    for body in ["not json", "{\"event\":{\"trigger\":\"room.archived\"}}", "[]"] {
+    for body in [
+        "not json",
+        "{\"event\":{\"trigger\":\"room.archived\"}}",
+        "[]",
+    ] {
         let (status, text) = hook.signed(body).await;
         assert_eq!(status, 400, "{body}: {text}");
     }
     // A trigger the auditor does not act on: accepted, ignored.
-    let created = delivery(6002, "room.created", 4_194_304, OTHER_ADMIN, room_payload(101, "Project 1"), 0);
+    let created = delivery(
+        6002,
+        "room.created",
+        4_194_304,
+        OTHER_ADMIN,
+        room_payload(101, "Project 1"),
+        0,
+    );
     let (status, text) = hook.signed(&created).await;
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("ignored"), "{text}");
@@ -252,9 +327,18 @@ async fn oversized_and_malformed_deliveries_are_refused() {
         .text()
         .await
         .unwrap();
-    assert!(metrics.contains("docspace_auditor_webhook_deliveries_total{result=\"too-large\"} 1"), "{metrics}");
-    assert!(metrics.contains("docspace_auditor_webhook_deliveries_total{result=\"malformed\"} 3"), "{metrics}");
-    assert!(metrics.contains("docspace_auditor_webhook_deliveries_total{result=\"ignored\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("docspace_auditor_webhook_deliveries_total{result=\"too-large\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("docspace_auditor_webhook_deliveries_total{result=\"malformed\"} 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("docspace_auditor_webhook_deliveries_total{result=\"ignored\"} 1"),
+        "{metrics}"
+    );
 
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(T).await, Some(0), "{}", daemon.logs());

@@ -94,14 +94,23 @@ impl Rules {
         Rules {
             dates_as_strings: true,
             string_ids: true,
-            extra_fields: ["sharedExternal", "operationType"].map(String::from).to_vec(),
+            extra_fields: ["sharedExternal", "operationType"]
+                .map(String::from)
+                .to_vec(),
             allow_unknown_fields: false,
             check_formats: true,
         }
     }
 }
 
-const ID_FIELDS: [&str; 6] = ["id", "parentId", "rootFolderId", "folderId", "originId", "originRoomId"];
+const ID_FIELDS: [&str; 6] = [
+    "id",
+    "parentId",
+    "rootFolderId",
+    "folderId",
+    "originId",
+    "originRoomId",
+];
 
 /// The component schemas of an OpenAPI document.
 #[derive(Debug, Clone)]
@@ -113,7 +122,10 @@ impl Spec {
     /// `shared/docspace/openapi.json` of this repository, found from this
     /// crate's manifest directory at compile time.
     pub fn default_path() -> PathBuf {
-        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/docspace/openapi.json"))
+        PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/docspace/openapi.json"
+        ))
     }
 
     pub fn load_default() -> Result<Spec, SpecError> {
@@ -156,7 +168,12 @@ impl Spec {
 
     /// Validates `value` against an inline schema (which may `$ref` the
     /// components).
-    pub fn validate_schema(&self, schema: &Value, value: &Value, rules: &Rules) -> Result<(), Vec<Violation>> {
+    pub fn validate_schema(
+        &self,
+        schema: &Value,
+        value: &Value,
+        rules: &Rules,
+    ) -> Result<(), Vec<Violation>> {
         let mut run = Run {
             spec: self,
             rules,
@@ -164,12 +181,18 @@ impl Spec {
             depth: 0,
         };
         run.check(schema, value, "$", None);
-        if run.out.is_empty() { Ok(()) } else { Err(run.out) }
+        if run.out.is_empty() {
+            Ok(())
+        } else {
+            Err(run.out)
+        }
     }
 
     fn resolve<'s>(&'s self, reference: &str) -> Option<(&'s str, &'s Value)> {
         let name = reference.strip_prefix("#/components/schemas/")?;
-        self.schemas.get_key_value(name).map(|(k, v)| (k.as_str(), v))
+        self.schemas
+            .get_key_value(name)
+            .map(|(k, v)| (k.as_str(), v))
     }
 }
 
@@ -206,7 +229,9 @@ fn is_uuid(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() == 5
         && parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12])
-        && parts.iter().all(|p| p.chars().all(|c| c.is_ascii_hexdigit()))
+        && parts
+            .iter()
+            .all(|p| p.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 fn same_value(a: &Value, b: &Value) -> bool {
@@ -225,7 +250,14 @@ impl<'s> Run<'s> {
     }
 
     /// Runs a check on the side and returns its violations.
-    fn trial(&self, schema: &Value, value: &Value, path: &str, prop: Option<&str>, derived: bool) -> Vec<Violation> {
+    fn trial(
+        &self,
+        schema: &Value,
+        value: &Value,
+        path: &str,
+        prop: Option<&str>,
+        derived: bool,
+    ) -> Vec<Violation> {
         let mut sub = Run {
             spec: self.spec,
             rules: self.rules,
@@ -294,7 +326,10 @@ impl<'s> Run<'s> {
     /// Everything but `$ref` and `x-derived-types` dispatch.
     fn check_plain(&mut self, schema: &'s Value, value: &Value, path: &str, prop: Option<&str>) {
         if value.is_null() {
-            let nullable = schema.get("nullable").and_then(Value::as_bool).unwrap_or(false);
+            let nullable = schema
+                .get("nullable")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             let untyped = schema.get("type").is_none()
                 && schema.get("allOf").is_none()
                 && schema.get("oneOf").is_none()
@@ -336,11 +371,15 @@ impl<'s> Run<'s> {
         let ty = declared.or_else(|| schema.get("properties").map(|_| "object"));
         match ty {
             Some("integer") => {
-                let id_as_text =
-                    self.rules.string_ids && value.is_string() && prop.is_some_and(|p| ID_FIELDS.contains(&p));
+                let id_as_text = self.rules.string_ids
+                    && value.is_string()
+                    && prop.is_some_and(|p| ID_FIELDS.contains(&p));
                 let whole = value.as_f64().is_some_and(|f| f.fract() == 0.0);
                 if !(whole || id_as_text) {
-                    self.fail(path, format!("expected integer, found {}", type_name(value)));
+                    self.fail(
+                        path,
+                        format!("expected integer, found {}", type_name(value)),
+                    );
                 }
                 self.check_bounds(schema, value, path);
             }
@@ -351,7 +390,10 @@ impl<'s> Run<'s> {
                 self.check_bounds(schema, value, path);
             }
             Some("boolean") if !value.is_boolean() => {
-                self.fail(path, format!("expected boolean, found {}", type_name(value)));
+                self.fail(
+                    path,
+                    format!("expected boolean, found {}", type_name(value)),
+                );
             }
             Some("boolean") => {}
             Some("string") => match value.as_str() {
@@ -427,7 +469,10 @@ impl<'s> Run<'s> {
                 }
             } else if let Some(extra) = merged.additional {
                 self.check(extra, v, &child, Some(key));
-            } else if merged.closed && !self.rules.allow_unknown_fields && !self.rules.extra_fields.contains(key) {
+            } else if merged.closed
+                && !self.rules.allow_unknown_fields
+                && !self.rules.extra_fields.contains(key)
+            {
                 self.fail(&child, "property not in the schema");
             }
         }
@@ -467,7 +512,9 @@ impl<'s> Run<'s> {
             Some("date-time") if crate::time::parse(s).is_none() => {
                 self.fail(path, format!("{s:?} is not a date-time"));
             }
-            Some("email") if !s.contains('@') => self.fail(path, format!("{s:?} is not an e-mail address")),
+            Some("email") if !s.contains('@') => {
+                self.fail(path, format!("{s:?} is not an e-mail address"))
+            }
             _ => {}
         }
     }
@@ -530,7 +577,9 @@ mod tests {
         let bad = json!({"id": "3", "kind": 5, "extra": true});
         let errs = s.validate("Derived", &bad, &Rules::strict()).unwrap_err();
         assert_eq!(errs.len(), 3, "{errs:?}");
-        let missing = s.validate("Derived", &json!({"title": null}), &Rules::strict()).unwrap_err();
+        let missing = s
+            .validate("Derived", &json!({"title": null}), &Rules::strict())
+            .unwrap_err();
         assert_eq!(missing[0].message, "missing required property id");
     }
 
@@ -539,9 +588,15 @@ mod tests {
         let s = spec();
         let v = json!({"id": "sbox-1", "created": "2026-01-01T00:00:00.0000000Z", "sharedExternal": true});
         assert!(s.validate("Derived", &v, &Rules::strict()).is_err());
-        assert_eq!(s.validate("Derived", &v, &Rules::server_responses()), Ok(()));
+        assert_eq!(
+            s.validate("Derived", &v, &Rules::server_responses()),
+            Ok(())
+        );
         let bad_date = json!({"id": 1, "created": "yesterday"});
-        assert!(s.validate("Derived", &bad_date, &Rules::server_responses()).is_err());
+        assert!(
+            s.validate("Derived", &bad_date, &Rules::server_responses())
+                .is_err()
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 use std::collections::HashSet;
 
 use chrono::Utc;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::model::{FileOp, Link, OpKind, ReassignTask, Room, Share, State};
@@ -19,18 +20,28 @@ use crate::view::{EmailKind, SentEmail};
 /// What goes into the success envelope.
 #[derive(Debug, Default)]
 pub(crate) struct Reply {
-    /// Omitted from the envelope when `None` (the server never writes nulls).
-    pub response: Option<Value>,
-    /// Explicit `count`; otherwise the array length, 0 for none, 1 else.
+    /// The payload as JSON text; omitted from the envelope when `None` (the
+    /// server never writes nulls).
+    pub response: Option<String>,
+    /// Explicit `count`; otherwise 0 without a payload and 1 with one.
     pub count: Option<i64>,
     pub total: Option<i64>,
 }
 
 impl Reply {
-    fn one(v: Value) -> Reply {
+    fn one(v: impl Serialize) -> Reply {
         Reply {
-            response: Some(v),
+            response: Some(render::to_json(&v)),
             ..Reply::default()
+        }
+    }
+
+    /// A materialised list: `count` is its length.
+    fn list<T: Serialize>(items: &[T]) -> Reply {
+        Reply {
+            response: Some(render::to_json(items)),
+            count: Some(items.len() as i64),
+            total: None,
         }
     }
 
@@ -109,14 +120,17 @@ impl Query {
     pub fn all(&self, name: &str) -> Vec<&str> {
         self.0
             .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(name) || k.eq_ignore_ascii_case(&format!("{name}[]")))
+            .filter(|(k, _)| {
+                k.eq_ignore_ascii_case(name) || k.eq_ignore_ascii_case(&format!("{name}[]"))
+            })
             .map(|(_, v)| v.as_str())
             .filter(|v| !v.is_empty())
             .collect()
     }
 
     fn bool(&self, name: &str) -> bool {
-        self.get(name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        self.get(name)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
     }
 
     /// An integer parameter; a non-number is a validation error, as in
@@ -145,15 +159,22 @@ impl Query {
     fn paging(&self) -> Result<(usize, usize), Fail> {
         let count = self.int("count")?.unwrap_or(100);
         if !(1..=100).contains(&count) {
-            return Err(validation("count", "The field Count must be between 1 and 100."));
+            return Err(validation(
+                "count",
+                "The field Count must be between 1 and 100.",
+            ));
         }
         let start = self.int("startIndex")?.unwrap_or(0);
         if start < 0 {
             return Err(Fail::OutOfRange(
-                "Specified argument was out of the range of valid values. (Parameter 'startIndex')".into(),
+                "Specified argument was out of the range of valid values. (Parameter 'startIndex')"
+                    .into(),
             ));
         }
-        Ok((usize::try_from(start).unwrap_or(0), usize::try_from(count).unwrap_or(100)))
+        Ok((
+            usize::try_from(start).unwrap_or(0),
+            usize::try_from(count).unwrap_or(100),
+        ))
     }
 }
 
@@ -191,8 +212,20 @@ fn parse_enum(v: &str, names: &[(&str, i64)]) -> Option<i64> {
         .map(|(_, n)| *n)
 }
 
-const EMPLOYEE_STATUS: &[(&str, i64)] = &[("Active", 1), ("Terminated", 2), ("Pending", 4), ("Default", 5), ("All", 7)];
-const EMPLOYEE_TYPE: &[(&str, i64)] = &[("All", 0), ("RoomAdmin", 1), ("Guest", 2), ("DocSpaceAdmin", 3), ("User", 4)];
+const EMPLOYEE_STATUS: &[(&str, i64)] = &[
+    ("Active", 1),
+    ("Terminated", 2),
+    ("Pending", 4),
+    ("Default", 5),
+    ("All", 7),
+];
+const EMPLOYEE_TYPE: &[(&str, i64)] = &[
+    ("All", 0),
+    ("RoomAdmin", 1),
+    ("Guest", 2),
+    ("DocSpaceAdmin", 3),
+    ("User", 4),
+];
 const AREA: &[(&str, i64)] = &[("All", 0), ("People", 1), ("Guests", 2)];
 const SEARCH_AREA: &[(&str, i64)] = &[
     ("Active", 0),
@@ -246,7 +279,10 @@ const FILE_SHARE: [&str; 12] = [
 fn read_access(v: Option<&Value>) -> i64 {
     match v {
         Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
-        Some(Value::String(s)) => FILE_SHARE.iter().position(|n| n == s).map_or(0, |i| i as i64),
+        Some(Value::String(s)) => FILE_SHARE
+            .iter()
+            .position(|n| n == s)
+            .map_or(0, |i| i as i64),
         _ => 0,
     }
 }
@@ -281,7 +317,12 @@ impl Call<'_> {
         Ok(body
             .get("userIds")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default())
     }
 }
@@ -295,7 +336,9 @@ pub(crate) fn resolve(segs: &[&str]) -> Option<(&'static str, Vec<String>)> {
         ["people", "filter"] => ("people/filter", vec![]),
         ["people", "reassign", "necessary"] => ("people/reassign/necessary", vec![]),
         ["people", "reassign", "start"] => ("people/reassign/start", vec![]),
-        ["people", "reassign", "progress", id] => ("people/reassign/progress/{userId}", vec![p(id)]),
+        ["people", "reassign", "progress", id] => {
+            ("people/reassign/progress/{userId}", vec![p(id)])
+        }
         ["people", "reassign", "terminate"] => ("people/reassign/terminate", vec![]),
         ["people", "status", s] => ("people/status/{status}", vec![p(s)]),
         ["people", "delete"] => ("people/delete", vec![]),
@@ -353,7 +396,11 @@ fn get_self(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
 }
 
 fn require_admin(st: &State, caller: &str) -> Result<(), Fail> {
-    if st.is_admin(caller) { Ok(()) } else { Err(Fail::Denied) }
+    if st.is_admin(caller) {
+        Ok(())
+    } else {
+        Err(Fail::Denied)
+    }
 }
 
 fn people_filter(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
@@ -365,13 +412,17 @@ fn people_filter(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
     let admin = me.is_admin();
     let q = &call.query;
     let (start, count) = q.paging()?;
-    let status_bits = q.enumeration("employeeStatus", EMPLOYEE_STATUS)?.unwrap_or(5);
+    let status_bits = q
+        .enumeration("employeeStatus", EMPLOYEE_STATUS)?
+        .unwrap_or(5);
     let mut types: Vec<i64> = Vec::new();
     if let Some(t) = q.enumeration("employeeType", EMPLOYEE_TYPE)? {
         types.push(t);
     }
     for t in q.all("employeeTypes") {
-        types.push(parse_enum(t, EMPLOYEE_TYPE).ok_or_else(|| validation("employeeTypes", "invalid"))?);
+        types.push(
+            parse_enum(t, EMPLOYEE_TYPE).ok_or_else(|| validation("employeeTypes", "invalid"))?,
+        );
     }
     types.retain(|t| *t != 0);
     let area = q.enumeration("area", AREA)?.unwrap_or(0);
@@ -392,10 +443,18 @@ fn people_filter(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
         })
         .filter(|(_, u)| {
             // Room admins see only the guests in their own guest list.
-            admin || u.kind != UserKind::Guest || st.relations.contains(&(call.caller.clone(), u.id.clone()))
+            admin
+                || u.kind != UserKind::Guest
+                || st.relations.contains(&(call.caller.clone(), u.id.clone()))
         })
         .filter(|(_, u)| {
-            activation.is_none_or(|a| a == if u.status == UserStatus::Pending { 2 } else { 1 })
+            activation.is_none_or(|a| {
+                a == if u.status == UserStatus::Pending {
+                    2
+                } else {
+                    1
+                }
+            })
         })
         .filter(|(_, u)| {
             needle.as_ref().is_none_or(|n| {
@@ -404,16 +463,15 @@ fn people_filter(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
         })
         .map(|(i, _)| i)
         .collect();
-    let page: Vec<Value> = matching
+    let page: Vec<_> = matching
         .iter()
         .skip(start)
         .take(count)
         .map(|&i| render::employee_full(st, &st.users[i]))
         .collect();
     Ok(Reply {
-        count: Some(page.len() as i64),
         total: Some(matching.len() as i64),
-        response: Some(Value::Array(page)),
+        ..Reply::list(&page)
     })
 }
 
@@ -428,7 +486,11 @@ fn group(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
     let g = st
         .group(call.param(0))
         .ok_or_else(|| Fail::NotFound("Group not found".into()))?;
-    Ok(Reply::one(render::group(st, g, call.query.bool("includeMembers"))))
+    Ok(Reply::one(render::group(
+        st,
+        g,
+        call.query.bool("includeMembers"),
+    )))
 }
 
 /// `people/reassign/necessary`: true when the user owns or is a direct
@@ -443,7 +505,8 @@ fn reassign_necessary(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
         return Err(Fail::Denied);
     }
     let needed = st.rooms.iter().any(|r| {
-        !r.archived && (r.owner == user || r.shares.iter().any(|s| !s.is_group && s.subject == user))
+        !r.archived
+            && (r.owner == user || r.shares.iter().any(|s| !s.is_group && s.subject == user))
     });
     Ok(Reply::one(Value::Bool(needed)))
 }
@@ -451,9 +514,20 @@ fn reassign_necessary(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
 fn reassign_start(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
     require_admin(st, &call.caller)?;
     let body = call.json()?;
-    let from = body.get("fromUserId").and_then(Value::as_str).unwrap_or_default().to_string();
-    let to = body.get("toUserId").and_then(Value::as_str).unwrap_or_default().to_string();
-    let delete_profile = body.get("deleteProfile").and_then(Value::as_bool).unwrap_or(false);
+    let from = body
+        .get("fromUserId")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let to = body
+        .get("toUserId")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let delete_profile = body
+        .get("deleteProfile")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     // A task already running for this user is returned as is, even for
     // another target (QueueWorker.StartAsync).
     if let Some(t) = st.reassigns.get(&from)
@@ -462,11 +536,15 @@ fn reassign_start(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
         return Ok(Reply::one(render::task(t)));
     }
     let to_ok = st.user(&to).is_some_and(|u| {
-        matches!(u.kind, UserKind::Owner | UserKind::DocspaceAdmin | UserKind::RoomAdmin)
-            && u.status == UserStatus::Active
+        matches!(
+            u.kind,
+            UserKind::Owner | UserKind::DocspaceAdmin | UserKind::RoomAdmin
+        ) && u.status == UserStatus::Active
     });
     if !to_ok {
-        return Err(Fail::Argument(format!("Can not reassign data to user with id = {to}")));
+        return Err(Fail::Argument(format!(
+            "Can not reassign data to user with id = {to}"
+        )));
     }
     let from_ok = st.user(&from).is_some_and(|u| {
         u.status == UserStatus::Terminated
@@ -475,7 +553,9 @@ fn reassign_start(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
             && (u.kind != UserKind::DocspaceAdmin || st.is_owner(&call.caller))
     });
     if !from_ok {
-        return Err(Fail::Argument(format!("Can not reassign data from user with id = {from}")));
+        return Err(Fail::Argument(format!(
+            "Can not reassign data from user with id = {from}"
+        )));
     }
     let task = ReassignTask {
         id: format!("1_{from}_ReassignProgressItem"),
@@ -486,7 +566,11 @@ fn reassign_start(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
         percentage: 0,
         status: 1,
         error: None,
-        behaviour: st.reassign_behaviour.get(&from).copied().unwrap_or_default(),
+        behaviour: st
+            .reassign_behaviour
+            .get(&from)
+            .copied()
+            .unwrap_or_default(),
     };
     let reply = render::task(&task);
     st.reassigns.insert(from, task);
@@ -503,12 +587,17 @@ fn reassign_progress(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
     };
     let mut completed = None;
     if task.status == 1 {
-        let next = task.step.map_or(0, |s| s + 1).min(steps.len().saturating_sub(1));
+        let next = task
+            .step
+            .map_or(0, |s| s + 1)
+            .min(steps.len().saturating_sub(1));
         let pct = steps.get(next).copied().unwrap_or(100);
         match task.behaviour {
             ReassignBehaviour::Fail if pct > 50 => {
                 task.status = 4;
-                task.error = Some(format!("Reassign of user {from} failed: the storage is not available"));
+                task.error = Some(format!(
+                    "Reassign of user {from} failed: the storage is not available"
+                ));
             }
             ReassignBehaviour::Stick if pct >= 100 => {}
             _ => {
@@ -541,7 +630,10 @@ fn reassign_progress(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
 fn reassign_terminate(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
     require_admin(st, &call.caller)?;
     let body = call.json()?;
-    let from = body.get("userId").and_then(Value::as_str).unwrap_or_default();
+    let from = body
+        .get("userId")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     match st.reassigns.get_mut(from) {
         Some(t) => {
             if t.status == 1 {
@@ -579,7 +671,7 @@ fn people_status(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
     }
     let caller = call.caller.clone();
     st.log(&caller, 4020, targets.clone());
-    let users: Vec<Value> = targets
+    let users: Vec<_> = targets
         .iter()
         .filter_map(|id| st.user(id))
         .map(|u| render::employee_full(st, u))
@@ -587,9 +679,8 @@ fn people_status(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
     // The controller streams the list and never sets a count: the envelope
     // says 1 whatever the length (API-NOTES §1.1).
     Ok(Reply {
-        response: Some(Value::Array(users)),
         count: Some(1),
-        total: None,
+        ..Reply::list(&users)
     })
 }
 
@@ -600,10 +691,10 @@ fn people_delete(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
     let ids = call.user_ids()?;
     let caller_is_owner = st.is_owner(&call.caller);
     let targets: Vec<String> = ids.into_iter().filter(|id| st.user(id).is_some()).collect();
-    if targets
-        .iter()
-        .any(|id| st.user(id).is_some_and(|u| u.status != UserStatus::Terminated))
-    {
+    if targets.iter().any(|id| {
+        st.user(id)
+            .is_some_and(|u| u.status != UserStatus::Terminated)
+    }) {
         return Err(Fail::Invalid("Users are not suspended".into()));
     }
     if targets
@@ -615,12 +706,15 @@ fn people_delete(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
     }
     let deletable: Vec<String> = targets
         .into_iter()
-        .filter(|id| st.user(id).is_some_and(|u| u.kind != UserKind::DocspaceAdmin || caller_is_owner))
+        .filter(|id| {
+            st.user(id)
+                .is_some_and(|u| u.kind != UserKind::DocspaceAdmin || caller_is_owner)
+        })
         .collect();
-    let rendered: Vec<Value> = deletable
+    let rendered: Vec<String> = deletable
         .iter()
         .filter_map(|id| st.user(id))
-        .map(|u| render::employee_full(st, u))
+        .map(|u| render::to_json(&render::employee_full(st, u)))
         .collect();
     for id in &deletable {
         st.remove_user_everywhere(id);
@@ -631,7 +725,7 @@ fn people_delete(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
     }
     Ok(Reply {
         count: Some(rendered.len() as i64),
-        response: Some(Value::Array(rendered)),
+        response: Some(render::json_array(&rendered)),
         total: None,
     })
 }
@@ -657,7 +751,8 @@ fn delete_guests(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
     for id in &ids {
         st.relations.remove(&(call.caller.clone(), id.clone()));
         for r in &mut st.rooms {
-            r.shares.retain(|s| !(s.subject == *id && s.granted_by == call.caller));
+            r.shares
+                .retain(|s| !(s.subject == *id && s.granted_by == call.caller));
         }
     }
     Ok(Reply::none())
@@ -685,7 +780,10 @@ fn rooms(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
     let needle = q.get("filterValue").map(str::to_lowercase);
     let mut types = Vec::new();
     for t in q.all("type") {
-        types.push(parse_enum(t, ROOM_TYPE).ok_or_else(|| validation("type", format!("The value '{t}' is not valid.")))?);
+        types.push(
+            parse_enum(t, ROOM_TYPE)
+                .ok_or_else(|| validation("type", format!("The value '{t}' is not valid.")))?,
+        );
     }
     let caller = call.caller.as_str();
     let admin = st.is_admin(caller);
@@ -710,10 +808,14 @@ fn rooms(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
         })
         .filter(|(_, r)| owner.is_none_or(|o| r.owner == o))
         .filter(|(_, r)| types.is_empty() || types.contains(&i64::from(r.kind.number())))
-        .filter(|(_, r)| needle.as_ref().is_none_or(|n| r.title.to_lowercase().contains(n)))
+        .filter(|(_, r)| {
+            needle
+                .as_ref()
+                .is_none_or(|n| r.title.to_lowercase().contains(n))
+        })
         .map(|(i, _)| i)
         .collect();
-    let folders: Vec<Value> = matching
+    let folders: Vec<_> = matching
         .iter()
         .skip(start)
         .take(count)
@@ -727,22 +829,42 @@ fn rooms(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
     } else {
         (st.rooms_folder_id, "Rooms")
     };
-    let response = json!({
-        "files": [],
-        "count": folders.len(),
-        "folders": folders,
-        "current": current,
-        "pathParts": [{"id": sec_id, "title": sec_title}],
-        "startIndex": start,
-        "total": matching.len(),
-        "new": 0,
-    });
+    let response = FolderContent {
+        files: [],
+        count: folders.len(),
+        folders,
+        current,
+        path_parts: json!([{"id": sec_id, "title": sec_title}]),
+        start_index: start,
+        total: matching.len(),
+        new: 0,
+    };
     // The total sits in the payload; the envelope says count 1, no total.
     Ok(Reply {
-        response: Some(response),
         count: Some(1),
-        total: None,
+        ..Reply::one(response)
     })
+}
+
+/// `FolderContentDto`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FolderContent<'a> {
+    files: [u8; 0],
+    folders: Vec<render::RoomDto<'a>>,
+    current: Value,
+    path_parts: Value,
+    start_index: usize,
+    count: usize,
+    total: usize,
+    new: u32,
+}
+
+/// `RoomSecurityDto`.
+#[derive(Serialize)]
+struct RoomSecurity<'a> {
+    members: Vec<render::ShareRowDto<'a>>,
+    error: u8,
 }
 
 fn room(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
@@ -753,7 +875,9 @@ fn room(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
 fn user_matches(st: &State, share: &Share, needle: Option<&str>) -> bool {
     let Some(n) = needle else { return true };
     if share.is_group {
-        return st.group(&share.subject).is_some_and(|g| g.name.to_lowercase().contains(n));
+        return st
+            .group(&share.subject)
+            .is_some_and(|g| g.name.to_lowercase().contains(n));
     }
     st.user(&share.subject).is_some_and(|u| {
         u.first_name.to_lowercase().contains(n)
@@ -780,8 +904,14 @@ fn room_share(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
     let can_read_links = st.manages_room(&call.caller, r);
     let with_owner = needle.is_none() && st.user(&r.owner).is_some();
     let mut rows: Vec<Row<'_>> = Vec::new();
-    let users = r.shares.iter().filter(|s| !s.is_group && user_matches(st, s, needle));
-    let groups = r.shares.iter().filter(|s| s.is_group && user_matches(st, s, needle));
+    let users = r
+        .shares
+        .iter()
+        .filter(|s| !s.is_group && user_matches(st, s, needle));
+    let groups = r
+        .shares
+        .iter()
+        .filter(|s| s.is_group && user_matches(st, s, needle));
     let links = |pred: &dyn Fn(&Link) -> bool| -> Vec<Row<'_>> {
         if !can_read_links {
             return Vec::new();
@@ -811,7 +941,7 @@ fn room_share(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
         _ => {}
     }
     let total = rows.len() as i64;
-    let page: Vec<Value> = rows
+    let page: Vec<render::ShareRowDto<'_>> = rows
         .iter()
         .skip(start)
         .take(count)
@@ -825,9 +955,9 @@ fn room_share(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
     // negative past the end (API-NOTES §3).
     let env_count = (total - start as i64).min(count as i64);
     Ok(Reply {
-        response: Some(Value::Array(page)),
         count: Some(env_count),
         total: Some(total),
+        ..Reply::list(&page)
     })
 }
 
@@ -848,7 +978,11 @@ fn set_room_share(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
     let caller = call.caller.clone();
     let mut changes: Vec<(String, i64)> = Vec::new();
     for inv in &invitations {
-        let id = inv.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+        let id = inv
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let access = read_access(inv.get("access"));
         changes.push((id, access));
     }
@@ -883,7 +1017,8 @@ fn set_room_share(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
             let allowed = if is_group {
                 kind.group_accesses().contains(&(*access as u8))
             } else {
-                let base_ok = u8::try_from(*access).is_ok_and(|a| kind.user_accesses().contains(&a));
+                let base_ok =
+                    u8::try_from(*access).is_ok_and(|a| kind.user_accesses().contains(&a));
                 let manager_ok = *access != 9
                     || user.is_some_and(|u| !matches!(u.kind, UserKind::Guest | UserKind::User));
                 base_ok && manager_ok
@@ -899,7 +1034,11 @@ fn set_room_share(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
     {
         let terminated: HashSet<String> = planned
             .iter()
-            .filter(|(id, g, _)| !g && st.user(id).is_some_and(|u| u.status == UserStatus::Terminated))
+            .filter(|(id, g, _)| {
+                !g && st
+                    .user(id)
+                    .is_some_and(|u| u.status == UserStatus::Terminated)
+            })
             .map(|(id, _, _)| id.clone())
             .collect();
         let room = st.room_mut(&key).ok_or(Fail::Denied)?;
@@ -945,13 +1084,13 @@ fn set_room_share(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
     }
     let room = st.room(&key).ok_or(Fail::Denied)?;
     let mut seen = HashSet::new();
-    let members: Vec<Value> = changes
+    let members: Vec<_> = changes
         .iter()
         .filter(|(id, _)| seen.insert(id.clone()))
         .filter_map(|(id, _)| room.share_of(id))
         .map(|s| render::subject_row(st, room, s, &caller))
         .collect();
-    Ok(Reply::one(json!({"members": members, "error": 0})))
+    Ok(Reply::one(RoomSecurity { members, error: 0 }))
 }
 
 fn room_links(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
@@ -960,7 +1099,7 @@ fn room_links(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
         return Err(Fail::Denied);
     }
     let ty = call.query.enumeration("type", LINK_TYPE)?;
-    let rows: Vec<Value> = r
+    let rows: Vec<_> = r
         .links
         .iter()
         .filter(|l| match ty {
@@ -971,11 +1110,7 @@ fn room_links(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
         .take(100)
         .map(|l| render::link_row(st, r, l, &call.caller))
         .collect();
-    Ok(Reply {
-        count: Some(rows.len() as i64),
-        response: Some(Value::Array(rows)),
-        total: None,
-    })
+    Ok(Reply::list(&rows))
 }
 
 fn new_link(st: &mut State, title: &str, primary: bool) -> Link {
@@ -1001,7 +1136,11 @@ fn primary_link(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
     st.counters.link_endpoint_calls += 1;
     let key = call.param(0).to_string();
     let r = find_room(st, call)?;
-    if let Some(l) = r.links.iter().find(|l| l.primary && l.kind == LinkKind::External) {
+    if let Some(l) = r
+        .links
+        .iter()
+        .find(|l| l.primary && l.kind == LinkKind::External)
+    {
         return Ok(Reply::one(render::link_row(st, r, l, &call.caller)));
     }
     if !st.can_edit_access(&call.caller, r) {
@@ -1029,20 +1168,39 @@ fn set_room_link(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
     }
     let caller = call.caller.clone();
     let kind = room.kind;
-    let link_id = body.get("linkId").and_then(Value::as_str).unwrap_or_default().to_string();
+    let link_id = body
+        .get("linkId")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let access = read_access(body.get("access"));
     let link_type = body.get("linkType").and_then(Value::as_i64).unwrap_or(0);
-    let internal = body.get("internal").and_then(Value::as_bool).unwrap_or(false);
+    let internal = body
+        .get("internal")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let expiration = match body.get("expirationDate") {
-        Some(Value::String(s)) => Some(
-            crate::time::parse(s).ok_or_else(|| validation("expirationDate", format!("The value '{s}' is not valid.")))?,
-        ),
-        Some(Value::Object(o)) => o.get("utcTime").and_then(Value::as_str).and_then(crate::time::parse),
+        Some(Value::String(s)) => Some(crate::time::parse(s).ok_or_else(|| {
+            validation("expirationDate", format!("The value '{s}' is not valid."))
+        })?),
+        Some(Value::Object(o)) => o
+            .get("utcTime")
+            .and_then(Value::as_str)
+            .and_then(crate::time::parse),
         _ => None,
     };
-    let title = body.get("title").and_then(Value::as_str).map(str::to_string);
-    let password = body.get("password").and_then(Value::as_str).map(str::to_string);
-    let deny_download = body.get("denyDownload").and_then(Value::as_bool).unwrap_or(false);
+    let title = body
+        .get("title")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let password = body
+        .get("password")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let deny_download = body
+        .get("denyDownload")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
 
     let Some(pos) = room.links.iter().position(|l| l.id == link_id) else {
         if access == 0 {
@@ -1054,7 +1212,11 @@ fn set_room_link(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
         link.password = password;
         link.deny_download = deny_download;
         link.access = u8::try_from(access).unwrap_or(2);
-        link.kind = if link_type == 1 { LinkKind::External } else { LinkKind::Invitation };
+        link.kind = if link_type == 1 {
+            LinkKind::External
+        } else {
+            LinkKind::Invitation
+        };
         let id = link.id.clone();
         st.room_mut(&key).ok_or(Fail::Denied)?.links.push(link);
         st.log(&caller, 5088, vec![key.clone(), id]);
@@ -1086,7 +1248,12 @@ fn set_room_link(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
             room.links.insert(pos, fresh);
             st.log(&caller, 5097, vec![key.clone(), old.id]);
             let room = st.room(&key).ok_or(Fail::Denied)?;
-            return Ok(Reply::one(render::link_row(st, room, &room.links[pos], &caller)));
+            return Ok(Reply::one(render::link_row(
+                st,
+                room,
+                &room.links[pos],
+                &caller,
+            )));
         }
         let action = if link_type == 1 { 5090 } else { 5087 };
         st.log(&caller, action, vec![key.clone(), old.id]);
@@ -1104,7 +1271,12 @@ fn set_room_link(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
     }
     st.log(&caller, 5089, vec![key.clone(), link_id]);
     let room = st.room(&key).ok_or(Fail::Denied)?;
-    Ok(Reply::one(render::link_row(st, room, &room.links[pos], &caller)))
+    Ok(Reply::one(render::link_row(
+        st,
+        room,
+        &room.links[pos],
+        &caller,
+    )))
 }
 
 // ---- archive / unarchive ---------------------------------------------------
@@ -1121,7 +1293,9 @@ fn move_room(st: &mut State, call: &Call<'_>, kind: OpKind) -> Result<Reply, Fai
         && room.archived
         && st.room_quota.is_some_and(|q| st.active_room_count() >= q)
     {
-        return Err(Fail::Quota("The number of rooms has reached the limit of the tariff".into()));
+        return Err(Fail::Quota(
+            "The number of rooms has reached the limit of the tariff".into(),
+        ));
     }
     let id = st.new_guid();
     st.ops.push(FileOp {
@@ -1181,7 +1355,9 @@ fn complete_op(st: &mut State, idx: usize, actor: &str) {
 
 /// Operations configured to finish on time finish whether polled or not.
 fn finish_timed_ops(st: &mut State) {
-    let Some(ms) = st.fileops_after_ms else { return };
+    let Some(ms) = st.fileops_after_ms else {
+        return;
+    };
     let due: Vec<usize> = st
         .ops
         .iter()
@@ -1209,12 +1385,11 @@ fn fileops(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
             }
         }
     }
-    let list: Vec<Value> = picked.iter().map(|&i| render::file_op(&st.ops[i])).collect();
-    Ok(Reply {
-        count: Some(list.len() as i64),
-        response: Some(Value::Array(list)),
-        total: None,
-    })
+    let list: Vec<Value> = picked
+        .iter()
+        .map(|&i| render::file_op(&st.ops[i]))
+        .collect();
+    Ok(Reply::list(&list))
 }
 
 // ---- audit -----------------------------------------------------------------
@@ -1231,12 +1406,12 @@ fn audit(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
     if !st.audit_feature {
         // Without the Audit feature the server quietly returns the last 20
         // events, unfiltered (GetLastAuditEvents).
-        let list: Vec<Value> = order.iter().take(20).map(|&i| render::audit(st, &st.audit[i])).collect();
-        return Ok(Reply {
-            count: Some(list.len() as i64),
-            response: Some(Value::Array(list)),
-            total: None,
-        });
+        let list: Vec<Value> = order
+            .iter()
+            .take(20)
+            .map(|&i| render::audit(st, &st.audit[i]))
+            .collect();
+        return Ok(Reply::list(&list));
     }
     let date = |name: &str| -> Result<Option<chrono::DateTime<Utc>>, Fail> {
         match q.get(name) {
@@ -1269,11 +1444,7 @@ fn audit(st: &mut State, call: &Call<'_>) -> Result<Reply, Fail> {
         .take(count)
         .map(|e| render::audit(st, e))
         .collect();
-    Ok(Reply {
-        count: Some(list.len() as i64),
-        response: Some(Value::Array(list)),
-        total: None,
-    })
+    Ok(Reply::list(&list))
 }
 
 #[cfg(test)]
@@ -1303,9 +1474,21 @@ mod tests {
     #[test]
     fn paging_limits() {
         assert!(Query::parse("count=100").paging().is_ok());
-        assert!(matches!(Query::parse("count=101").paging(), Err(Fail::Validation { .. })));
-        assert!(matches!(Query::parse("count=0").paging(), Err(Fail::Validation { .. })));
-        assert!(matches!(Query::parse("count=x").paging(), Err(Fail::Validation { .. })));
-        assert!(matches!(Query::parse("startIndex=-1").paging(), Err(Fail::OutOfRange(_))));
+        assert!(matches!(
+            Query::parse("count=101").paging(),
+            Err(Fail::Validation { .. })
+        ));
+        assert!(matches!(
+            Query::parse("count=0").paging(),
+            Err(Fail::Validation { .. })
+        ));
+        assert!(matches!(
+            Query::parse("count=x").paging(),
+            Err(Fail::Validation { .. })
+        ));
+        assert!(matches!(
+            Query::parse("startIndex=-1").paging(),
+            Err(Fail::OutOfRange(_))
+        ));
     }
 }

@@ -126,7 +126,10 @@ impl FaultState {
     /// Picks the fault for one request, if any.
     pub fn pick(&mut self, method: &str, path: &str, template: &str) -> Option<FaultKind> {
         for (i, o) in self.config.overrides.iter().enumerate() {
-            let method_ok = o.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method));
+            let method_ok = o
+                .method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(method));
             if !method_ok || (o.path != path && o.path != template) {
                 continue;
             }
@@ -137,7 +140,8 @@ impl FaultState {
             return Some(o.fault.clone());
         }
         let c = &self.config;
-        let total = c.rate_limited + c.server_error + c.bad_gateway + c.unavailable + c.hang + c.malformed;
+        let total =
+            c.rate_limited + c.server_error + c.bad_gateway + c.unavailable + c.hang + c.malformed;
         if total <= 0.0 {
             return None;
         }
@@ -145,7 +149,12 @@ impl FaultState {
         // the sequence reproducible for a seed.
         let roll = self.rng.f64();
         let table = [
-            (c.rate_limited, FaultKind::RateLimited { retry_after_secs: c.retry_after_secs }),
+            (
+                c.rate_limited,
+                FaultKind::RateLimited {
+                    retry_after_secs: c.retry_after_secs,
+                },
+            ),
             (c.server_error, FaultKind::ServerError { status: 500 }),
             (c.bad_gateway, FaultKind::ServerError { status: 502 }),
             (c.unavailable, FaultKind::ServerError { status: 503 }),
@@ -169,9 +178,16 @@ mod tests {
 
     #[test]
     fn overrides_are_limited_and_match_templates() {
-        let mut s = FaultState::new(Faults::none().with_override(
-            PathFault::new(Some("GET"), "/api/2.0/files/rooms/{id}/share", FaultKind::Malformed).times(1),
-        ));
+        let mut s = FaultState::new(
+            Faults::none().with_override(
+                PathFault::new(
+                    Some("GET"),
+                    "/api/2.0/files/rooms/{id}/share",
+                    FaultKind::Malformed,
+                )
+                .times(1),
+            ),
+        );
         let path = "/api/2.0/files/rooms/42/share";
         let tpl = "/api/2.0/files/rooms/{id}/share";
         assert_eq!(s.pick("PUT", path, tpl), None);
@@ -189,11 +205,16 @@ mod tests {
         };
         let run = || {
             let mut s = FaultState::new(cfg.clone());
-            (0..200).map(|_| s.pick("GET", "/p", "/p")).collect::<Vec<_>>()
+            (0..200)
+                .map(|_| s.pick("GET", "/p", "/p"))
+                .collect::<Vec<_>>()
         };
         let a = run();
         assert_eq!(a, run());
-        let limited = a.iter().filter(|f| matches!(f, Some(FaultKind::RateLimited { .. }))).count();
+        let limited = a
+            .iter()
+            .filter(|f| matches!(f, Some(FaultKind::RateLimited { .. })))
+            .count();
         assert!((30..=90).contains(&limited), "{limited}");
     }
 }

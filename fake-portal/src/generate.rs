@@ -6,11 +6,11 @@
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, TimeZone, Timelike, Utc};
 
 use crate::scenario::{
-    AuditEventSpec, GroupSpec, LinkKind, LinkSpec, RoomId, RoomKind, RoomSpec, Scenario, ShareSpec, UserKind,
-    UserSpec, UserStatus,
+    AuditEventSpec, GroupSpec, LinkKind, LinkSpec, RoomId, RoomKind, RoomSpec, Scenario, ShareSpec,
+    UserKind, UserSpec, UserStatus,
 };
 
 /// How big a generated portal is.
@@ -48,12 +48,12 @@ fn guid(rng: &mut fastrand::Rng) -> String {
 }
 
 const FIRST: [&str; 16] = [
-    "Anna", "Boris", "Carla", "David", "Elena", "Felix", "Greta", "Hugo", "Irene", "Jonas", "Klara", "Lukas", "Maria",
-    "Nils", "Olga", "Peter",
+    "Anna", "Boris", "Carla", "David", "Elena", "Felix", "Greta", "Hugo", "Irene", "Jonas",
+    "Klara", "Lukas", "Maria", "Nils", "Olga", "Peter",
 ];
 const LAST: [&str; 16] = [
-    "Meyer", "Novak", "Rossi", "Dubois", "Silva", "Jansen", "Kowalski", "Berg", "Larsen", "Costa", "Horvat", "Weber",
-    "Moreau", "Fischer", "Lind", "Ivanova",
+    "Meyer", "Novak", "Rossi", "Dubois", "Silva", "Jansen", "Kowalski", "Berg", "Larsen", "Costa",
+    "Horvat", "Weber", "Moreau", "Fischer", "Lind", "Ivanova",
 ];
 const PARTNERS: [&str; 5] = [
     "partner-one.example",
@@ -75,15 +75,38 @@ impl Scenario {
     /// user is a DocSpace admin; room ids start at 10 000.
     pub fn generate(spec: GenerateSpec, seed: u64) -> Scenario {
         let mut rng = fastrand::Rng::with_seed(seed);
-        let base = Utc.with_ymd_and_hms(2024, 1, 1, 8, 0, 0).single().unwrap_or_else(Utc::now);
-        let at = |rng: &mut fastrand::Rng, max_days: i64| base + Duration::minutes(rng.i64(0..max_days * 24 * 60));
+        let base = Utc
+            .with_ymd_and_hms(2024, 1, 1, 8, 0, 0)
+            .single()
+            .unwrap_or_else(Utc::now);
+        let at = |rng: &mut fastrand::Rng, max_days: i64| {
+            base + Duration::minutes(rng.i64(0..max_days * 24 * 60))
+        };
 
-        let owner = UserSpec::new(&guid(&mut rng), "Portal", "Owner", "owner@corp.example", UserKind::Owner);
-        let key = UserSpec::new(&guid(&mut rng), "Audit", "Bot", "auditor@corp.example", UserKind::DocspaceAdmin);
+        let owner = UserSpec::new(
+            &guid(&mut rng),
+            "Portal",
+            "Owner",
+            "owner@corp.example",
+            UserKind::Owner,
+        );
+        let key = UserSpec::new(
+            &guid(&mut rng),
+            "Audit",
+            "Bot",
+            "auditor@corp.example",
+            UserKind::DocspaceAdmin,
+        );
         let mut scenario = Scenario::new(key.clone());
         scenario.users.insert(0, owner.clone());
         scenario.seed = seed;
-        scenario.token = format!("sk-{:016x}{:016x}{:016x}{:016x}", rng.u64(..), rng.u64(..), rng.u64(..), rng.u64(..));
+        scenario.token = format!(
+            "sk-{:016x}{:016x}{:016x}{:016x}",
+            rng.u64(..),
+            rng.u64(..),
+            rng.u64(..),
+            rng.u64(..)
+        );
 
         let mut staff: Vec<String> = vec![owner.id.clone(), key.id.clone()];
         let mut managers: Vec<String> = vec![owner.id.clone(), key.id.clone()];
@@ -99,7 +122,11 @@ impl Scenario {
                 &guid(&mut rng),
                 first,
                 last,
-                &format!("{}.{}{i}@corp.example", first.to_lowercase(), last.to_lowercase()),
+                &format!(
+                    "{}.{}{i}@corp.example",
+                    first.to_lowercase(),
+                    last.to_lowercase()
+                ),
                 kind,
             );
             u.registered = Some(at(&mut rng, 200));
@@ -122,7 +149,11 @@ impl Scenario {
                 &guid(&mut rng),
                 first,
                 last,
-                &format!("{}.{}{i}@{domain}", first.to_lowercase(), last.to_lowercase()),
+                &format!(
+                    "{}.{}{i}@{domain}",
+                    first.to_lowercase(),
+                    last.to_lowercase()
+                ),
                 UserKind::Guest,
             );
             g.invited_by = Some(managers[rng.usize(..managers.len())].clone());
@@ -166,8 +197,15 @@ impl Scenario {
             }
             let kind = ROOM_KINDS[rng.usize(..ROOM_KINDS.len())];
             let created = at(&mut rng, 700);
+            // About one room in a thousand sits on third-party storage and
+            // has a string id (API-NOTES §16).
+            let id = if i % 997 == 101 {
+                RoomId::Text(format!("sbox-{}", 10_000 + i))
+            } else {
+                RoomId::Int(10_000 + i as i64)
+            };
             let mut room = RoomSpec::new(
-                RoomId::Int(10_000 + i as i64),
+                id,
                 &format!("Client {:05} {}", i, LAST[rng.usize(..LAST.len())]),
                 kind,
                 &managers[rng.usize(..managers.len())],
@@ -232,7 +270,14 @@ impl Scenario {
                 let invitation = rng.u8(0..100) < 15;
                 let has_primary = room.links.iter().any(|l| l.primary);
                 let primary = !invitation && !has_primary && rng.bool();
-                let mut link = LinkSpec::external(&id, if primary { "Shared link" } else { "Additional link" });
+                let mut link = LinkSpec::external(
+                    &id,
+                    if primary {
+                        "Shared link"
+                    } else {
+                        "Additional link"
+                    },
+                );
                 if invitation {
                     link.kind = LinkKind::Invitation;
                     link.title = "Invitation link".to_string();
@@ -253,7 +298,9 @@ impl Scenario {
             if u.status == UserStatus::Terminated && u.kind != UserKind::Guest {
                 scenario.audit_events.push(AuditEventSpec {
                     id: None,
-                    date: u.terminated.unwrap_or(base + Duration::days(rng.i64(0..600))),
+                    date: u
+                        .terminated
+                        .unwrap_or(base + Duration::days(rng.i64(0..600))),
                     user_id: key.id.clone(),
                     action_id: 4020,
                     action: None,
@@ -269,7 +316,9 @@ impl Scenario {
 
     /// The demo portal, dated relative to now.
     pub fn demo() -> Scenario {
-        Scenario::demo_at(Utc::now())
+        let now = Utc::now();
+        // Whole seconds read better in a demo's reports.
+        Scenario::demo_at(now.with_nanosecond(0).unwrap_or(now))
     }
 
     /// A small realistic portal, dated relative to `now`:
@@ -303,7 +352,13 @@ impl Scenario {
         let hr = group(1);
         let sales = group(2);
 
-        let mut key = UserSpec::new(&ada, "Ada", "Auditor", "ada.auditor@acme.example", UserKind::DocspaceAdmin);
+        let mut key = UserSpec::new(
+            &ada,
+            "Ada",
+            "Auditor",
+            "ada.auditor@acme.example",
+            UserKind::DocspaceAdmin,
+        );
         key.registered = Some(days(900));
         let mut s = Scenario::new(key);
         s.seed = 2026;
@@ -311,28 +366,112 @@ impl Scenario {
             u.registered = Some(days(registered));
             s.users.push(u);
         };
-        add(UserSpec::new(&olivia, "Olivia", "Owner", "olivia.owner@acme.example", UserKind::Owner), 1200);
-        add(UserSpec::new(&arne, "Arne", "Archivist", "arne.archivist@acme.example", UserKind::DocspaceAdmin), 800);
-        add(UserSpec::new(&hanna, "Hanna", "Holm", "hanna.holm@acme.example", UserKind::User), 700);
-        add(UserSpec::new(&henrik, "Henrik", "Hald", "henrik.hald@acme.example", UserKind::User), 650);
-        add(UserSpec::new(&rita, "Rita", "Regular", "rita.regular@acme.example", UserKind::User), 600);
-        add(UserSpec::new(&sam, "Sam", "Seller", "sam.seller@acme.example", UserKind::RoomAdmin), 750);
-        add(UserSpec::new(&tom, "Tom", "Team", "tom.team@acme.example", UserKind::User), 500);
         add(
-            UserSpec::new(&dieter, "Dieter", "Departed", "dieter.departed@acme.example", UserKind::RoomAdmin)
-                .terminated(Some(days(45))),
+            UserSpec::new(
+                &olivia,
+                "Olivia",
+                "Owner",
+                "olivia.owner@acme.example",
+                UserKind::Owner,
+            ),
+            1200,
+        );
+        add(
+            UserSpec::new(
+                &arne,
+                "Arne",
+                "Archivist",
+                "arne.archivist@acme.example",
+                UserKind::DocspaceAdmin,
+            ),
+            800,
+        );
+        add(
+            UserSpec::new(
+                &hanna,
+                "Hanna",
+                "Holm",
+                "hanna.holm@acme.example",
+                UserKind::User,
+            ),
+            700,
+        );
+        add(
+            UserSpec::new(
+                &henrik,
+                "Henrik",
+                "Hald",
+                "henrik.hald@acme.example",
+                UserKind::User,
+            ),
+            650,
+        );
+        add(
+            UserSpec::new(
+                &rita,
+                "Rita",
+                "Regular",
+                "rita.regular@acme.example",
+                UserKind::User,
+            ),
+            600,
+        );
+        add(
+            UserSpec::new(
+                &sam,
+                "Sam",
+                "Seller",
+                "sam.seller@acme.example",
+                UserKind::RoomAdmin,
+            ),
+            750,
+        );
+        add(
+            UserSpec::new(&tom, "Tom", "Team", "tom.team@acme.example", UserKind::User),
+            500,
+        );
+        add(
+            UserSpec::new(
+                &dieter,
+                "Dieter",
+                "Departed",
+                "dieter.departed@acme.example",
+                UserKind::RoomAdmin,
+            )
+            .terminated(Some(days(45))),
             1000,
         );
         add(
-            UserSpec::new(&gina, "Gina", "Guest", "gina@partner-one.example", UserKind::Guest).invited_by(&sam),
+            UserSpec::new(
+                &gina,
+                "Gina",
+                "Guest",
+                "gina@partner-one.example",
+                UserKind::Guest,
+            )
+            .invited_by(&sam),
             300,
         );
         add(
-            UserSpec::new(&paul, "Paul", "Partner", "paul@lawfirm.example", UserKind::Guest).invited_by(&ada),
+            UserSpec::new(
+                &paul,
+                "Paul",
+                "Partner",
+                "paul@lawfirm.example",
+                UserKind::Guest,
+            )
+            .invited_by(&ada),
             280,
         );
         add(
-            UserSpec::new(&olga, "Olga", "Orphan", "olga@freelance.example", UserKind::Guest).invited_by(&ada),
+            UserSpec::new(
+                &olga,
+                "Olga",
+                "Orphan",
+                "olga@freelance.example",
+                UserKind::Guest,
+            )
+            .invited_by(&ada),
             420,
         );
         s.groups = vec![
@@ -350,13 +489,14 @@ impl Scenario {
             },
         ];
 
-        let room = |id: i64, title: &str, kind: RoomKind, owner: &str, created: i64, updated: i64| {
-            let mut r = RoomSpec::new(id, title, kind, owner, days(created));
-            r.updated = Some(days(updated));
-            r.files_count = 12;
-            r.folders_count = 3;
-            r
-        };
+        let room =
+            |id: i64, title: &str, kind: RoomKind, owner: &str, created: i64, updated: i64| {
+                let mut r = RoomSpec::new(id, title, kind, owner, days(created));
+                r.updated = Some(days(updated));
+                r.files_count = 12;
+                r.folders_count = 3;
+                r
+            };
         let mut alpha_link = LinkSpec::external(&link(1), "Alpha review link");
         alpha_link.password = Some("alpha-2024".to_string());
         let mut beta_primary = LinkSpec::external(&link(2), "Shared link");
@@ -369,35 +509,69 @@ impl Scenario {
         gamma_invite.kind = LinkKind::Invitation;
 
         s.rooms = vec![
-            room(101, "Client Alpha - 2024 audit", RoomKind::Custom, &sam, 420, 120)
-                .archived()
-                .share_granted_by(&gina, 2, &sam)
-                .share(&rita, 10)
-                .link(alpha_link),
-            room(102, "Client Beta onboarding", RoomKind::Public, &ada, 380, 100)
-                .archived()
-                .share_granted_by(&paul, 11, &ada)
-                .link(beta_primary),
-            room(103, "Client Gamma contract", RoomKind::Vdr, &dieter, 360, 90)
-                .archived()
-                .share_granted_by(&olga, 2, &ada)
-                .share(&tom, 2)
-                .link(gamma_invite),
-            room(104, "Client Delta - closed", RoomKind::Editing, &arne, 340, 80)
-                .archived()
-                .share(&hr, 2)
-                .share(&hanna, 10),
-            room(105, "Client Epsilon support", RoomKind::Custom, &sam, 300, 60)
-                .archived()
-                .share_granted_by(&gina, 2, &sam)
-                .link(epsilon_link),
+            room(
+                101,
+                "Client Alpha - 2024 audit",
+                RoomKind::Custom,
+                &sam,
+                420,
+                120,
+            )
+            .archived()
+            .share_granted_by(&gina, 2, &sam)
+            .share(&rita, 10)
+            .link(alpha_link),
+            room(
+                102,
+                "Client Beta onboarding",
+                RoomKind::Public,
+                &ada,
+                380,
+                100,
+            )
+            .archived()
+            .share_granted_by(&paul, 11, &ada)
+            .link(beta_primary),
+            room(
+                103,
+                "Client Gamma contract",
+                RoomKind::Vdr,
+                &dieter,
+                360,
+                90,
+            )
+            .archived()
+            .share_granted_by(&olga, 2, &ada)
+            .share(&tom, 2)
+            .link(gamma_invite),
+            room(
+                104,
+                "Client Delta - closed",
+                RoomKind::Editing,
+                &arne,
+                340,
+                80,
+            )
+            .archived()
+            .share(&hr, 2)
+            .share(&hanna, 10),
+            room(
+                105,
+                "Client Epsilon support",
+                RoomKind::Custom,
+                &sam,
+                300,
+                60,
+            )
+            .archived()
+            .share_granted_by(&gina, 2, &sam)
+            .link(epsilon_link),
             room(106, "Client Zeta pitch", RoomKind::Custom, &ada, 250, 30)
                 .archived()
                 .share_granted_by(&paul, 6, &ada)
                 .share(&sales, 2)
                 .link(zeta_link),
-            room(201, "Offboarding archive", RoomKind::Custom, &arne, 600, 10)
-                .share(&rita, 2),
+            room(201, "Offboarding archive", RoomKind::Custom, &arne, 600, 10).share(&rita, 2),
             room(202, "Project Phoenix", RoomKind::Editing, &dieter, 200, 50)
                 .share(&tom, 10)
                 .share(&sam, 9),
@@ -405,7 +579,13 @@ impl Scenario {
                 .share(&sales, 10)
                 .share_granted_by(&gina, 2, &sam),
             {
-                let mut r = RoomSpec::new("sbox-4711", "Dropbox - shared drawings", RoomKind::Custom, &ada, days(90));
+                let mut r = RoomSpec::new(
+                    "sbox-4711",
+                    "Dropbox - shared drawings",
+                    RoomKind::Custom,
+                    &ada,
+                    days(90),
+                );
                 r.updated = Some(days(12));
                 r.shares.push(ShareSpec {
                     subject: tom.clone(),
@@ -462,6 +642,7 @@ mod tests {
         assert_eq!(a.rooms.iter().map(|r| r.shares.len()).sum::<usize>(), 1500);
         assert_eq!(a.rooms.iter().map(|r| r.links.len()).sum::<usize>(), 300);
         assert_eq!(a.users.len(), 2 + 150 + 60);
+        assert!(a.rooms.iter().any(|r| matches!(r.id, RoomId::Text(_))));
         a.validate().unwrap();
     }
 

@@ -33,12 +33,13 @@ use tokio::sync::watch;
 pub use faults::{FaultKind, Faults, PathFault};
 pub use generate::GenerateSpec;
 pub use scenario::{
-    AuditEventSpec, GroupSpec, LinkKind, LinkSpec, ReassignBehaviour, RoomId, RoomKind, RoomSpec, Scenario,
-    ScenarioError, ShareSpec, UserKind, UserSpec, UserStatus,
+    AuditEventSpec, GroupSpec, LinkKind, LinkSpec, ReassignBehaviour, RoomId, RoomKind, RoomSpec,
+    Scenario, ScenarioError, ShareSpec, UserKind, UserSpec, UserStatus,
 };
 pub use time::format as format_date;
 pub use view::{
-    AuditView, EmailKind, LinkView, PortalView, ReassignView, RecordedRequest, RoomView, SentEmail, UserView,
+    AuditView, EmailKind, LinkView, PortalView, ReassignView, RecordedRequest, RoomView, SentEmail,
+    UserView,
 };
 
 /// A running fake portal. Dropping it stops the server too; `shutdown`
@@ -71,7 +72,9 @@ impl FakePortal {
             state: std::sync::Mutex::new(model::State::new(scenario, base_url.clone())),
             shutdown: stopped.clone(),
         });
-        let router = axum::Router::new().fallback(server::handle).with_state(Arc::clone(&app));
+        let router = axum::Router::new()
+            .fallback(server::handle)
+            .with_state(Arc::clone(&app));
         let mut signal = stopped;
         let task = tokio::spawn(async move {
             let served = axum::serve(listener, router)
@@ -94,7 +97,6 @@ impl FakePortal {
         })
     }
 
-    pub fn server_ns() -> u64 { server::SERVER_NS.load(std::sync::atomic::Ordering::Relaxed) }
     /// `http://127.0.0.1:PORT`, without a trailing slash.
     pub fn base_url(&self) -> String {
         self.base_url.clone()
@@ -168,7 +170,10 @@ impl FakePortal {
         let _ = self.stop.send(true);
         if let Some(task) = self.task.take() {
             let abort = task.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(5), task).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .is_err()
+            {
                 abort.abort();
             }
         }
@@ -185,6 +190,8 @@ impl std::fmt::Debug for FakePortal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The token is a credential of the fake only, but keep it out of
         // debug output anyway, like a real one.
-        f.debug_struct("FakePortal").field("base_url", &self.base_url).finish_non_exhaustive()
+        f.debug_struct("FakePortal")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
     }
 }

@@ -33,7 +33,9 @@ pub(crate) struct User {
 
 impl User {
     pub fn display_name(&self) -> String {
-        format!("{} {}", self.first_name, self.last_name).trim().to_string()
+        format!("{} {}", self.first_name, self.last_name)
+            .trim()
+            .to_string()
     }
 
     pub fn user_name(&self) -> String {
@@ -302,7 +304,8 @@ impl State {
         for e in &scenario.audit_events {
             let id = e.id.unwrap_or(next_audit_id);
             next_audit_id = next_audit_id.max(id + 1);
-            let (default_text, default_type, default_entry, default_location) = action_defaults(e.action_id);
+            let (default_text, default_type, default_entry, default_location) =
+                action_defaults(e.action_id);
             audit.push(AuditEvent {
                 id,
                 date: crate::time::to_ticks(e.date),
@@ -420,7 +423,9 @@ impl State {
 
     /// Whether `user` manages the room, leaving the archive rule aside.
     pub fn manages_room(&self, user: &str, room: &Room) -> bool {
-        self.is_admin(user) || room.owner == user || room.share_of(user).is_some_and(|s| s.access == 9)
+        self.is_admin(user)
+            || room.owner == user
+            || room.share_of(user).is_some_and(|s| s.access == 9)
     }
 
     /// `security.EditAccess`: false for every archived room, even for the
@@ -489,7 +494,11 @@ pub(crate) fn guid(rng: &mut fastrand::Rng) -> String {
 
 /// The short token in a share URL, derived from the link id.
 pub(crate) fn short_token(link_id: &str) -> String {
-    link_id.chars().filter(|c| c.is_ascii_hexdigit()).take(12).collect()
+    link_id
+        .chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .take(12)
+        .collect()
 }
 
 /// Default text, `ActionType`, `EntryType` and `LocationType` of the

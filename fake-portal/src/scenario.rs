@@ -253,7 +253,13 @@ pub struct UserSpec {
 }
 
 impl UserSpec {
-    pub fn new(id: &str, first_name: &str, last_name: &str, email: &str, kind: UserKind) -> UserSpec {
+    pub fn new(
+        id: &str,
+        first_name: &str,
+        last_name: &str,
+        email: &str,
+        kind: UserKind,
+    ) -> UserSpec {
         UserSpec {
             id: id.to_string(),
             first_name: first_name.to_string(),
@@ -381,7 +387,13 @@ pub struct RoomSpec {
 }
 
 impl RoomSpec {
-    pub fn new(id: impl Into<RoomId>, title: &str, kind: RoomKind, owner: &str, created: DateTime<Utc>) -> RoomSpec {
+    pub fn new(
+        id: impl Into<RoomId>,
+        title: &str,
+        kind: RoomKind,
+        owner: &str,
+        created: DateTime<Utc>,
+    ) -> RoomSpec {
         RoomSpec {
             id: id.into(),
             title: title.to_string(),
@@ -590,7 +602,9 @@ impl Scenario {
             path: path.display().to_string(),
             source,
         })?;
-        let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        let is_json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
         let parsed = if is_json {
             Scenario::from_json_str(&text)
         } else {
@@ -638,7 +652,13 @@ impl Scenario {
         if !user_ids.contains(self.key_user.as_str()) {
             problems.push(format!("key_user: unknown user {}", self.key_user));
         }
-        if self.users.iter().filter(|u| u.kind == UserKind::Owner).count() > 1 {
+        if self
+            .users
+            .iter()
+            .filter(|u| u.kind == UserKind::Owner)
+            .count()
+            > 1
+        {
             problems.push("users: more than one owner".to_string());
         }
         for u in &self.users {
@@ -663,19 +683,29 @@ impl Scenario {
             }
             let mut subjects = HashSet::new();
             for s in &r.shares {
-                if !user_ids.contains(s.subject.as_str()) && !group_ids.contains(s.subject.as_str()) {
+                if !user_ids.contains(s.subject.as_str()) && !group_ids.contains(s.subject.as_str())
+                {
                     problems.push(format!("rooms.{key}.shares: unknown subject {}", s.subject));
                 }
                 if !subjects.insert(s.subject.as_str()) {
-                    problems.push(format!("rooms.{key}.shares: duplicate subject {}", s.subject));
+                    problems.push(format!(
+                        "rooms.{key}.shares: duplicate subject {}",
+                        s.subject
+                    ));
                 }
                 if s.access == 0 || s.access > 11 {
-                    problems.push(format!("rooms.{key}.shares.{}: access {} out of 1..=11", s.subject, s.access));
+                    problems.push(format!(
+                        "rooms.{key}.shares.{}: access {} out of 1..=11",
+                        s.subject, s.access
+                    ));
                 }
                 if let Some(g) = &s.granted_by
                     && !user_ids.contains(g.as_str())
                 {
-                    problems.push(format!("rooms.{key}.shares.{}: unknown granted_by {g}", s.subject));
+                    problems.push(format!(
+                        "rooms.{key}.shares.{}: unknown granted_by {g}",
+                        s.subject
+                    ));
                 }
             }
             for l in &r.links {
@@ -757,7 +787,8 @@ created = "2026-01-01T00:00:00Z"
     fn all_problems_are_listed() {
         let mut s = Scenario::new(UserSpec::new("a", "A", "A", "a@x", UserKind::Owner));
         s.key_user = "nobody".into();
-        s.rooms.push(RoomSpec::new(1, "r", RoomKind::Custom, "ghost", Utc::now()).share("x", 0));
+        s.rooms
+            .push(RoomSpec::new(1, "r", RoomKind::Custom, "ghost", Utc::now()).share("x", 0));
         let Err(ScenarioError::Invalid(problems)) = s.validate() else {
             panic!("expected invalid");
         };

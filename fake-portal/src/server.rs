@@ -13,7 +13,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State as AxumState;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 use tokio::sync::watch;
 
 use crate::endpoints::{self, Call, Fail, Query, Reply};
@@ -31,7 +31,9 @@ impl App {
     /// Locks the state. A panic while holding the lock (a bug in a handler)
     /// must not take the whole fake down for the rest of a test run.
     pub fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -46,7 +48,8 @@ fn empty(status: StatusCode) -> Response {
 fn json_response(status: StatusCode, body: String) -> Response {
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
     r
 }
 
@@ -65,9 +68,15 @@ fn fail_response(fail: &Fail) -> Response {
     let (status, body) = match fail {
         Fail::NoRoute => return empty(StatusCode::NOT_FOUND),
         Fail::MethodNotAllowed => return empty(StatusCode::METHOD_NOT_ALLOWED),
-        Fail::NotFound(m) => (404, error_body(404, m, "ASC.Common.Web.ItemNotFoundException")),
+        Fail::NotFound(m) => (
+            404,
+            error_body(404, m, "ASC.Common.Web.ItemNotFoundException"),
+        ),
         Fail::Argument(m) => (400, error_body(400, m, "System.ArgumentException")),
-        Fail::OutOfRange(m) => (400, error_body(400, m, "System.ArgumentOutOfRangeException")),
+        Fail::OutOfRange(m) => (
+            400,
+            error_body(400, m, "System.ArgumentOutOfRangeException"),
+        ),
         Fail::Validation { field, message } => {
             let mut errors = Map::new();
             errors.insert(field.clone(), json!([message]));
@@ -84,33 +93,46 @@ fn fail_response(fail: &Fail) -> Response {
             (400, body.to_string())
         }
         // SecurityException: the original message is always replaced.
-        Fail::Denied => (403, error_body(403, "Access denied", "System.Security.SecurityException")),
+        Fail::Denied => (
+            403,
+            error_body(403, "Access denied", "System.Security.SecurityException"),
+        ),
         Fail::Invalid(m) => (403, error_body(403, m, "System.InvalidOperationException")),
-        Fail::Quota(m) => (402, error_body(402, m, "ASC.Core.Tenants.TenantQuotaException")),
+        Fail::Quota(m) => (
+            402,
+            error_body(402, m, "ASC.Core.Tenants.TenantQuotaException"),
+        ),
         Fail::Internal(m) => (500, error_body(500, m, "System.Exception")),
     };
-    json_response(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), body)
+    json_response(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        body,
+    )
 }
 
-/// The success envelope; `response` is left out when there is none.
-fn envelope(reply: Reply, href: String, method: &str) -> String {
-    let count = reply.count.unwrap_or(match &reply.response {
-        None => 0,
-        Some(Value::Array(a)) => a.len() as i64,
-        Some(_) => 1,
-    });
-    let mut m = Map::new();
-    if let Some(r) = reply.response {
-        m.insert("response".into(), r);
+/// The success envelope, assembled as text around the already serialised
+/// payload; `response` is left out when there is none.
+fn envelope(reply: Reply, href: &str, method: &str) -> String {
+    let count = reply
+        .count
+        .unwrap_or(if reply.response.is_some() { 1 } else { 0 });
+    let payload = reply.response.as_deref().map_or(0, str::len);
+    let mut out = String::with_capacity(payload + href.len() + 96);
+    out.push('{');
+    if let Some(r) = &reply.response {
+        out.push_str("\"response\":");
+        out.push_str(r);
+        out.push(',');
     }
-    m.insert("count".into(), json!(count));
+    out.push_str(&format!("\"count\":{count},"));
     if let Some(t) = reply.total {
-        m.insert("total".into(), json!(t));
+        out.push_str(&format!("\"total\":{t},"));
     }
-    m.insert("links".into(), json!([{"href": href, "action": method}]));
-    m.insert("status".into(), json!(0));
-    m.insert("statusCode".into(), json!(200));
-    Value::Object(m).to_string()
+    let links = json!([{"href": href, "action": method}]);
+    out.push_str(&format!(
+        "\"links\":{links},\"status\":0,\"statusCode\":200}}"
+    ));
+    out
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -173,7 +195,10 @@ pub(crate) async fn handle(
         Some(FaultKind::ServerError { status }) => {
             let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let message = status.canonical_reason().unwrap_or("Server error");
-            return json_response(status, error_body(status.as_u16(), message, "System.Exception"));
+            return json_response(
+                status,
+                error_body(status.as_u16(), message, "System.Exception"),
+            );
         }
         Some(FaultKind::Slow { ms }) => tokio::time::sleep(Duration::from_millis(*ms)).await,
         Some(FaultKind::Hang) => {
@@ -186,7 +211,6 @@ pub(crate) async fn handle(
         Some(FaultKind::Malformed) | None => {}
     }
 
-    let t0 = std::time::Instant::now();
     let mut response = {
         let mut st = app.lock();
         // The key acts as its creator; it stops working (401, empty body)
@@ -215,12 +239,11 @@ pub(crate) async fn handle(
                 } else {
                     format!("{}{path}?{raw_query}", st.base_url)
                 };
-                json_response(StatusCode::OK, envelope(reply, href, method.as_str()))
+                json_response(StatusCode::OK, envelope(reply, &href, method.as_str()))
             }
             Err(fail) => fail_response(&fail),
         }
     };
-    SERVER_NS.fetch_add(t0.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
     if fault == Some(FaultKind::Malformed) {
         // The work is done; only the answer is broken, so the client
         // cannot tell whether the write happened.
@@ -228,5 +251,3 @@ pub(crate) async fn handle(
     }
     response
 }
-
-pub static SERVER_NS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

@@ -149,7 +149,11 @@ impl PortalView {
                 archived: r.archived,
                 created: r.created,
                 updated: r.updated,
-                members: r.shares.iter().map(|s| (s.subject.clone(), s.access)).collect(),
+                members: r
+                    .shares
+                    .iter()
+                    .map(|s| (s.subject.clone(), s.access))
+                    .collect(),
                 granted_by: r
                     .shares
                     .iter()
@@ -173,7 +177,11 @@ impl PortalView {
                     .collect(),
             })
             .collect();
-        let room_index = rooms.iter().enumerate().map(|(i, r)| (r.id.clone(), i)).collect();
+        let room_index = rooms
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id.clone(), i))
+            .collect();
         let users = state
             .users
             .iter()
@@ -258,7 +266,9 @@ impl PortalView {
     }
 
     pub fn is_archived(&self, id: &str) -> bool {
-        self.room_index.get(id).is_some_and(|&i| self.rooms[i].archived)
+        self.room_index
+            .get(id)
+            .is_some_and(|&i| self.rooms[i].archived)
     }
 
     /// How many primary links `GET rooms/{id}/link` created.
@@ -273,7 +283,9 @@ impl PortalView {
 
     /// Whether `inviter`'s guest list holds `guest`.
     pub fn has_guest_relation(&self, inviter: &str, guest: &str) -> bool {
-        self.relations.iter().any(|(a, b)| a == inviter && b == guest)
+        self.relations
+            .iter()
+            .any(|(a, b)| a == inviter && b == guest)
     }
 
     pub fn reassignment(&self, from_user_id: &str) -> Option<ReassignView> {

@@ -22,7 +22,11 @@ fn ids(rows: &Value, pointer: &str) -> Vec<String> {
     rows.as_array()
         .unwrap()
         .iter()
-        .filter_map(|r| r.pointer(pointer).and_then(Value::as_str).map(str::to_string))
+        .filter_map(|r| {
+            r.pointer(pointer)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
         .collect()
 }
 
@@ -55,14 +59,20 @@ async fn envelope_shape_and_links() {
     assert_eq!(v["statusCode"], 200);
     assert_eq!(v["count"], 1);
     assert!(v.get("total").is_none());
-    assert_eq!(v["links"][0]["href"], format!("{}/api/2.0/files/rooms/43?x=1", p.base_url()));
+    assert_eq!(
+        v["links"][0]["href"],
+        format!("{}/api/2.0/files/rooms/43?x=1", p.base_url())
+    );
     assert_eq!(v["links"][0]["action"], "GET");
     let room = &v["response"];
     assert_eq!(room["created"], "2026-01-02T09:30:00.0000000Z");
     assert_eq!(room["roomType"], 6);
     assert_eq!(room["type"], 22);
     assert_eq!(room["rootFolderType"], 14);
-    assert!(room["createdBy"].get("email").is_none(), "EmployeeDto has no email");
+    assert!(
+        room["createdBy"].get("email").is_none(),
+        "EmployeeDto has no email"
+    );
     assert_eq!(room["createdBy"]["id"], RADMIN);
     assert_eq!(room["security"]["EditAccess"], true);
 
@@ -81,15 +91,23 @@ async fn rooms_listing_paging_areas_and_filters() {
     let v = r.json();
     assert_eq!(v["status"], 1);
     assert_eq!(v["statusCode"], 400);
-    assert_eq!(v["response"]["title"], "One or more validation errors occurred.");
+    assert_eq!(
+        v["response"]["title"],
+        "One or more validation errors occurred."
+    );
     assert!(v["response"]["errors"]["count"].is_array());
     assert_eq!(c.get("files/rooms?count=0").await.status, 400);
     assert_eq!(c.get("files/rooms?startIndex=-1").await.status, 400);
 
     // Active rooms: 43, 44, sbox-4711, two per page.
-    let first = c.get("files/rooms?count=2&startIndex=0&sortBy=DateAndTimeCreation").await;
+    let first = c
+        .get("files/rooms?count=2&startIndex=0&sortBy=DateAndTimeCreation")
+        .await;
     let env = first.json();
-    assert_eq!(env["count"], 1, "the envelope count is 1 for folder contents");
+    assert_eq!(
+        env["count"], 1,
+        "the envelope count is 1 for folder contents"
+    );
     assert!(env.get("total").is_none());
     let page = &env["response"];
     assert_eq!(page["total"], 3);
@@ -102,7 +120,11 @@ async fn rooms_listing_paging_areas_and_filters() {
     all.extend(second["folders"].as_array().unwrap().iter().cloned());
     let got: Vec<Value> = all.iter().map(|r| r["id"].clone()).collect();
     assert_eq!(got, vec![json!(43), json!(44), json!("sbox-4711")]);
-    assert_eq!(all[2]["parentId"], json!("1"), "third-party rooms carry string ids");
+    assert_eq!(
+        all[2]["parentId"],
+        json!("1"),
+        "third-party rooms carry string ids"
+    );
 
     let archive = c.get("files/rooms?searchArea=1").await.response();
     assert_eq!(archive["total"], 2);
@@ -113,13 +135,27 @@ async fn rooms_listing_paging_areas_and_filters() {
     assert_eq!(room["parentId"], 2);
     assert_eq!(room["security"]["EditAccess"], false);
     assert_eq!(room["security"]["Read"], true);
-    assert_eq!(c.get("files/rooms?searchArea=Any").await.response()["total"], 5);
+    assert_eq!(
+        c.get("files/rooms?searchArea=Any").await.response()["total"],
+        5
+    );
 
     // subjectId: creator or direct share; the HR group row does not count for USER's group.
-    let by_user = c.get(&format!("files/rooms?searchArea=2&subjectId={USER}")).await.response();
-    let got: Vec<Value> = by_user["folders"].as_array().unwrap().iter().map(|r| r["id"].clone()).collect();
+    let by_user = c
+        .get(&format!("files/rooms?searchArea=2&subjectId={USER}"))
+        .await
+        .response();
+    let got: Vec<Value> = by_user["folders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].clone())
+        .collect();
     assert_eq!(got, vec![json!(42), json!(43), json!("sbox-4711")]);
-    let owned = c.get(&format!("files/rooms?searchArea=2&subjectOwnerId={GONE}")).await.response();
+    let owned = c
+        .get(&format!("files/rooms?searchArea=2&subjectOwnerId={GONE}"))
+        .await
+        .response();
     assert_eq!(owned["total"], 2);
     p.shutdown().await;
 }
@@ -137,10 +173,16 @@ async fn share_listing_filters_and_paging() {
     assert_eq!(rows[0]["access"], 1);
     assert_eq!(rows[0]["canEditAccess"], false);
     assert_eq!(rows[0]["subjectType"], 0);
-    assert_eq!(rows[0]["isLocked"], true, "the key user's own row is locked");
+    assert_eq!(
+        rows[0]["isLocked"], true,
+        "the key user's own row is locked"
+    );
     assert_eq!(ids(rows, "/sharedToUser/id"), [ADMIN, GUEST, USER, GUEST2]);
     assert_eq!(rows[1]["sharedToUser"]["isVisitor"], true);
-    assert_eq!(rows[1]["canEditAccess"], false, "archived: nothing is editable");
+    assert_eq!(
+        rows[1]["canEditAccess"], false,
+        "archived: nothing is editable"
+    );
     assert_eq!(rows[4]["sharedToGroup"]["id"], HR);
     assert_eq!(rows[4]["subjectType"], 2);
 
@@ -149,19 +191,37 @@ async fn share_listing_filters_and_paging() {
     let groups = c.get("files/rooms/42/share?filterType=32").await.json();
     assert_eq!(ids(&groups["response"], "/sharedToGroup/id"), [HR]);
     let links = c.get("files/rooms/42/share?filterType=2").await.json();
-    assert_eq!(ids(&links["response"], "/sharedLink/id"), [L_PLAIN, L_INTERNAL]);
+    assert_eq!(
+        ids(&links["response"], "/sharedLink/id"),
+        [L_PLAIN, L_INTERNAL]
+    );
     assert_eq!(links["response"][0]["subjectType"], 1);
     assert_eq!(links["response"][0]["canEditAccess"], false);
-    assert_eq!(links["response"][1]["sharedLink"]["expirationDate"], "2026-01-28T09:30:00.0000000Z");
+    assert_eq!(
+        links["response"][1]["sharedLink"]["expirationDate"],
+        "2026-01-28T09:30:00.0000000Z"
+    );
     let primary = c.get("files/rooms/43/share?filterType=8").await.json();
     assert_eq!(primary["response"][0]["subjectType"], 4);
     assert_eq!(primary["response"][0]["canRevoke"], true);
-    assert_eq!(c.get("files/rooms/42/share?filterType=1").await.json()["total"], 0);
+    assert_eq!(
+        c.get("files/rooms/42/share?filterType=1").await.json()["total"],
+        0
+    );
 
     // Paging: count = min(total - startIndex, count), negative past the end.
-    let page = c.get("files/rooms/42/share?count=2&startIndex=4").await.json();
-    assert_eq!((page["count"].clone(), page["total"].clone()), (json!(1), json!(5)));
-    let past = c.get("files/rooms/42/share?count=2&startIndex=7").await.json();
+    let page = c
+        .get("files/rooms/42/share?count=2&startIndex=4")
+        .await
+        .json();
+    assert_eq!(
+        (page["count"].clone(), page["total"].clone()),
+        (json!(1), json!(5))
+    );
+    let past = c
+        .get("files/rooms/42/share?count=2&startIndex=7")
+        .await
+        .json();
     assert_eq!(past["count"], -2);
     assert_eq!(past["response"], json!([]));
     assert_eq!(c.get("files/rooms/42/share?count=101").await.status, 400);
@@ -176,13 +236,22 @@ async fn share_listing_filters_and_paging() {
 async fn archived_rooms_refuse_writes() {
     let (p, c) = portal().await;
     let r = c
-        .put("files/rooms/42/share", json!({"invitations":[{"id":GUEST,"access":0}],"notify":false}))
+        .put(
+            "files/rooms/42/share",
+            json!({"invitations":[{"id":GUEST,"access":0}],"notify":false}),
+        )
         .await;
     assert_eq!(r.status, 403);
     assert_eq!(error_message(&r), "Access denied");
-    assert_eq!(r.json()["error"]["type"], "System.Security.SecurityException");
+    assert_eq!(
+        r.json()["error"]["type"],
+        "System.Security.SecurityException"
+    );
     let r = c
-        .put("files/rooms/42/links", json!({"linkId":L_PLAIN,"access":0,"linkType":1,"internal":false}))
+        .put(
+            "files/rooms/42/links",
+            json!({"linkId":L_PLAIN,"access":0,"linkType":1,"internal":false}),
+        )
         .await;
     assert_eq!(r.status, 403);
     assert_eq!(p.state().room_members("42").len(), 4);
@@ -194,7 +263,10 @@ async fn archived_rooms_refuse_writes() {
 async fn put_share_applies_changes_only() {
     let (p, c) = portal().await;
     let before = p.state().room_members("44");
-    for body in [json!({"invitations":[],"notify":false}), json!({"notify":false})] {
+    for body in [
+        json!({"invitations":[],"notify":false}),
+        json!({"notify":false}),
+    ] {
         let r = c.put("files/rooms/44/share", body).await;
         assert_eq!(r.status, 200);
         assert_eq!(r.response(), json!({"members":[],"error":0}));
@@ -214,21 +286,38 @@ async fn put_share_applies_changes_only() {
     assert_eq!(ids(&r.response()["members"], "/sharedToGroup/id"), [HR]);
     assert_eq!(
         p.state().room_members("44"),
-        vec![(GUEST.to_string(), 2), (USER.to_string(), 2), (HR.to_string(), 10)]
+        vec![
+            (GUEST.to_string(), 2),
+            (USER.to_string(), 2),
+            (HR.to_string(), 10)
+        ]
     );
     assert_eq!(p.state().room("44").unwrap().granted_by[USER], ADMIN);
 
     // access 0 removes a user and a group; they vanish from `members`.
     let r = c
-        .put("files/rooms/44/share", json!({"invitations":[{"id":GUEST,"access":0},{"id":HR,"access":0}]}))
+        .put(
+            "files/rooms/44/share",
+            json!({"invitations":[{"id":GUEST,"access":0},{"id":HR,"access":0}]}),
+        )
         .await;
     assert_eq!(r.response()["members"], json!([]));
     assert_eq!(p.state().room_members("44"), vec![(USER.to_string(), 2)]);
-    let actions: Vec<i32> = p.state().audit_events().iter().map(|e| e.action_id).collect();
+    let actions: Vec<i32> = p
+        .state()
+        .audit_events()
+        .iter()
+        .map(|e| e.action_id)
+        .collect();
     assert_eq!(actions, [5085, 5094, 5084, 5096]);
 
     // The owner has no share record: access 0 for the owner is a no-op.
-    let r = c.put("files/rooms/44/share", json!({"invitations":[{"id":GONE,"access":0}]})).await;
+    let r = c
+        .put(
+            "files/rooms/44/share",
+            json!({"invitations":[{"id":GONE,"access":0}]}),
+        )
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(p.state().room("44").unwrap().owner_id, GONE);
     p.shutdown().await;
@@ -238,17 +327,37 @@ async fn put_share_applies_changes_only() {
 async fn string_access_names_and_the_full_access_trap() {
     let (p, c) = portal().await;
     // An exact enum name works...
-    let r = c.put("files/rooms/43/share", json!({"invitations":[{"id":USER,"access":"RoomManager"}]})).await;
+    let r = c
+        .put(
+            "files/rooms/43/share",
+            json!({"invitations":[{"id":USER,"access":"RoomManager"}]}),
+        )
+        .await;
     assert_eq!(r.status, 403, "a type-User account cannot be RoomManager");
     assert_eq!(error_message(&r), "role not available");
-    let r = c.put("files/rooms/43/share", json!({"invitations":[{"id":ADMIN2,"access":"RoomManager"}]})).await;
+    let r = c
+        .put(
+            "files/rooms/43/share",
+            json!({"invitations":[{"id":ADMIN2,"access":"RoomManager"}]}),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.response()["members"][0]["access"], 9);
     // ...anything else is read as 0 None and removes the member.
-    let r = c.put("files/rooms/43/share", json!({"invitations":[{"id":USER,"access":"FullAccess"}]})).await;
+    let r = c
+        .put(
+            "files/rooms/43/share",
+            json!({"invitations":[{"id":USER,"access":"FullAccess"}]}),
+        )
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.response()["members"], json!([]));
-    assert!(!p.state().room_members("43").iter().any(|(id, _)| id == USER));
+    assert!(
+        !p.state()
+            .room_members("43")
+            .iter()
+            .any(|(id, _)| id == USER)
+    );
     p.shutdown().await;
 }
 
@@ -257,15 +366,33 @@ async fn roles_not_available_are_refused() {
     let (p, c) = portal().await;
     // 4 Varies is never accepted; 1 ReadWrite neither.
     for access in [4, 1, 7] {
-        let r = c.put("files/rooms/44/share", json!({"invitations":[{"id":USER,"access":access}]})).await;
+        let r = c
+            .put(
+                "files/rooms/44/share",
+                json!({"invitations":[{"id":USER,"access":access}]}),
+            )
+            .await;
         assert_eq!(r.status, 403, "access {access}");
         assert_eq!(error_message(&r), "role not available");
-        assert_eq!(r.json()["error"]["type"], "System.InvalidOperationException");
+        assert_eq!(
+            r.json()["error"]["type"],
+            "System.InvalidOperationException"
+        );
     }
     // Guests cannot be RoomManager; a public room only takes 9, 11, 0.
-    let r = c.put("files/rooms/44/share", json!({"invitations":[{"id":GUEST,"access":9}]})).await;
+    let r = c
+        .put(
+            "files/rooms/44/share",
+            json!({"invitations":[{"id":GUEST,"access":9}]}),
+        )
+        .await;
     assert_eq!(r.status, 403);
-    let r = c.put("files/rooms/43/share", json!({"invitations":[{"id":USER,"access":2}]})).await;
+    let r = c
+        .put(
+            "files/rooms/43/share",
+            json!({"invitations":[{"id":USER,"access":2}]}),
+        )
+        .await;
     assert_eq!(r.status, 403);
     assert_eq!(p.state().room_members("43"), vec![(USER.to_string(), 11)]);
     p.shutdown().await;
@@ -274,7 +401,9 @@ async fn roles_not_available_are_refused() {
 #[tokio::test]
 async fn unarchive_fix_and_rearchive() {
     let (p, c) = portal().await;
-    let r = c.put("files/rooms/42/unarchive", json!({"deleteAfter": false})).await;
+    let r = c
+        .put("files/rooms/42/unarchive", json!({"deleteAfter": false}))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let op = r.response();
     assert_eq!(op["finished"], false);
@@ -283,7 +412,12 @@ async fn unarchive_fix_and_rearchive() {
     assert_eq!(op["processed"], "0");
     // Not moved until the operation finishes.
     assert!(p.state().is_archived("42"));
-    let r = c.put("files/rooms/42/share", json!({"invitations":[{"id":GUEST,"access":0}]})).await;
+    let r = c
+        .put(
+            "files/rooms/42/share",
+            json!({"invitations":[{"id":GUEST,"access":0}]}),
+        )
+        .await;
     assert_eq!(r.status, 403);
 
     let done = c.wait_op(&op).await;
@@ -294,22 +428,39 @@ async fn unarchive_fix_and_rearchive() {
     assert_eq!(room["rootFolderType"], 14);
     assert_eq!(room["security"]["EditAccess"], true);
 
-    let r = c.put("files/rooms/42/share", json!({"invitations":[{"id":GUEST,"access":0}]})).await;
+    let r = c
+        .put(
+            "files/rooms/42/share",
+            json!({"invitations":[{"id":GUEST,"access":0}]}),
+        )
+        .await;
     assert_eq!(r.status, 200);
     let r = c
-        .put("files/rooms/42/links", json!({"linkId":L_PLAIN,"access":0,"linkType":1,"internal":false}))
+        .put(
+            "files/rooms/42/links",
+            json!({"linkId":L_PLAIN,"access":0,"linkType":1,"internal":false}),
+        )
         .await;
     assert_eq!(r.status, 200);
 
     assert!(p.emails().is_empty());
-    let r = c.put("files/rooms/42/archive", json!({"deleteAfter": false})).await;
+    let r = c
+        .put("files/rooms/42/archive", json!({"deleteAfter": false}))
+        .await;
     c.wait_op(&r.response()).await;
     assert!(p.state().is_archived("42"));
     let mut to: Vec<String> = p.emails().iter().map(|e| e.to_user_id.clone()).collect();
     to.sort();
     // Owner + remaining user rows (USER, GUEST2); groups are not mailed.
-    assert_eq!(to, vec![ADMIN.to_string(), USER.to_string(), GUEST2.to_string()]);
-    assert!(p.emails().iter().all(|e| e.kind == EmailKind::RoomMovedToArchive && e.room_id == "42"));
+    assert_eq!(
+        to,
+        vec![ADMIN.to_string(), USER.to_string(), GUEST2.to_string()]
+    );
+    assert!(
+        p.emails()
+            .iter()
+            .all(|e| e.kind == EmailKind::RoomMovedToArchive && e.room_id == "42")
+    );
     let all_ops = c.get("files/fileops").await.json();
     assert_eq!(all_ops["count"], 2);
     p.shutdown().await;
@@ -320,9 +471,14 @@ async fn archive_needs_a_body_and_unarchive_respects_the_quota() {
     let (p, c) = portal().await;
     let r = c.send("PUT", "files/rooms/42/unarchive", None).await;
     assert_eq!(r.status, 400);
-    assert_eq!(r.json()["response"]["title"], "One or more validation errors occurred.");
+    assert_eq!(
+        r.json()["response"]["title"],
+        "One or more validation errors occurred."
+    );
     p.set_room_quota(Some(3));
-    let r = c.put("files/rooms/42/unarchive", json!({"deleteAfter": false})).await;
+    let r = c
+        .put("files/rooms/42/unarchive", json!({"deleteAfter": false}))
+        .await;
     assert_eq!(r.status, 402);
     assert_eq!(r.json()["statusCode"], 402);
     assert!(p.state().is_archived("42"));
@@ -336,7 +492,9 @@ async fn fileops_can_finish_on_time() {
     s.fileops_after_ms = Some(50);
     let p = FakePortal::start(s).await.unwrap();
     let c = Client::new(&p);
-    let r = c.put("files/rooms/44/archive", json!({"deleteAfter": false})).await;
+    let r = c
+        .put("files/rooms/44/archive", json!({"deleteAfter": false}))
+        .await;
     assert_eq!(r.response()["finished"], false);
     tokio::time::sleep(Duration::from_millis(80)).await;
     let ops = c.get("files/fileops").await.response();
@@ -350,7 +508,10 @@ async fn link_revocation_rules() {
     let (p, c) = portal().await;
     // A mismatched `internal` is skipped silently: the link comes back.
     let r = c
-        .put("files/rooms/44/links", json!({"linkId":L_CUSTOM_ACTIVE,"access":0,"linkType":1,"internal":true}))
+        .put(
+            "files/rooms/44/links",
+            json!({"linkId":L_CUSTOM_ACTIVE,"access":0,"linkType":1,"internal":true}),
+        )
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.response()["sharedLink"]["id"], L_CUSTOM_ACTIVE);
@@ -372,7 +533,10 @@ async fn link_revocation_rules() {
 
     // The primary link of a public room is rotated, not deleted.
     let r = c
-        .put("files/rooms/43/links", json!({"linkId":L_PRIMARY_PUBLIC,"access":0,"linkType":1,"internal":false}))
+        .put(
+            "files/rooms/43/links",
+            json!({"linkId":L_PRIMARY_PUBLIC,"access":0,"linkType":1,"internal":false}),
+        )
         .await;
     let link = r.response();
     assert_ne!(link["sharedLink"]["id"], L_PRIMARY_PUBLIC);
@@ -395,7 +559,10 @@ async fn expiration_must_be_echoed_exactly() {
     assert_eq!(link["id"], L_INTERNAL);
     let mut body = json!({"linkId":L_INTERNAL,"access":0,"linkType":1,"internal":true});
     let r = c.put("files/rooms/42/links", body.clone()).await;
-    assert!(r.json().get("response").is_some(), "missing expirationDate: skipped");
+    assert!(
+        r.json().get("response").is_some(),
+        "missing expirationDate: skipped"
+    );
     body["expirationDate"] = link["expirationDate"].clone();
     let r = c.put("files/rooms/42/links", body).await;
     assert!(r.json().get("response").is_none(), "{}", r.text);
@@ -422,31 +589,74 @@ async fn primary_link_endpoint_creates_and_is_counted() {
 #[tokio::test]
 async fn reassignment_progress_and_effect() {
     let (p, c) = portal().await;
-    let necessary = c.get(&format!("people/reassign/necessary?userId={GONE}&type=RoomAdmin")).await;
+    let necessary = c
+        .get(&format!(
+            "people/reassign/necessary?userId={GONE}&type=RoomAdmin"
+        ))
+        .await;
     assert_eq!(necessary.response(), json!(true));
 
     // Preconditions: toUser must be an active admin/room admin; fromUser terminated.
-    let r = c.post("people/reassign/start", json!({"fromUserId":GONE,"toUserId":GUEST,"deleteProfile":false})).await;
+    let r = c
+        .post(
+            "people/reassign/start",
+            json!({"fromUserId":GONE,"toUserId":GUEST,"deleteProfile":false}),
+        )
+        .await;
     assert_eq!(r.status, 400);
-    assert_eq!(error_message(&r), format!("Can not reassign data to user with id = {GUEST}"));
-    let r = c.post("people/reassign/start", json!({"fromUserId":USER,"toUserId":RADMIN})).await;
+    assert_eq!(
+        error_message(&r),
+        format!("Can not reassign data to user with id = {GUEST}")
+    );
+    let r = c
+        .post(
+            "people/reassign/start",
+            json!({"fromUserId":USER,"toUserId":RADMIN}),
+        )
+        .await;
     assert_eq!(r.status, 400);
-    assert_eq!(error_message(&r), format!("Can not reassign data from user with id = {USER}"));
+    assert_eq!(
+        error_message(&r),
+        format!("Can not reassign data from user with id = {USER}")
+    );
 
-    let unknown = c.get(&format!("people/reassign/progress/{GONE}")).await.json();
+    let unknown = c
+        .get(&format!("people/reassign/progress/{GONE}"))
+        .await
+        .json();
     assert!(unknown.get("response").is_none());
 
-    let r = c.post("people/reassign/start", json!({"fromUserId":GONE,"toUserId":RADMIN,"deleteProfile":false})).await;
+    let r = c
+        .post(
+            "people/reassign/start",
+            json!({"fromUserId":GONE,"toUserId":RADMIN,"deleteProfile":false}),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let t = r.response();
-    assert_eq!((t["percentage"].clone(), t["status"].clone(), t["isCompleted"].clone()), (json!(0), json!(1), json!(false)));
+    assert_eq!(
+        (
+            t["percentage"].clone(),
+            t["status"].clone(),
+            t["isCompleted"].clone()
+        ),
+        (json!(0), json!(1), json!(false))
+    );
     // A running task is returned as is, even for another target.
-    let again = c.post("people/reassign/start", json!({"fromUserId":GONE,"toUserId":ADMIN2})).await;
+    let again = c
+        .post(
+            "people/reassign/start",
+            json!({"fromUserId":GONE,"toUserId":ADMIN2}),
+        )
+        .await;
     assert_eq!(again.response()["id"], t["id"]);
 
     let mut seen = Vec::new();
     loop {
-        let t = c.get(&format!("people/reassign/progress/{GONE}")).await.response();
+        let t = c
+            .get(&format!("people/reassign/progress/{GONE}"))
+            .await
+            .response();
         seen.push(t["percentage"].as_i64().unwrap());
         if t["isCompleted"] == true {
             assert_eq!(t["status"], 2);
@@ -457,7 +667,11 @@ async fn reassignment_progress_and_effect() {
     assert_eq!(seen, [10, 50, 70, 100]);
     let s = p.state();
     assert_eq!(s.room("44").unwrap().owner_id, RADMIN);
-    assert_eq!(s.room("45").unwrap().owner_id, RADMIN, "archived rooms are reassigned too");
+    assert_eq!(
+        s.room("45").unwrap().owner_id,
+        RADMIN,
+        "archived rooms are reassigned too"
+    );
     assert_eq!(s.reassignment(GONE).unwrap().to_user_id, RADMIN);
     p.shutdown().await;
 }
@@ -466,10 +680,17 @@ async fn reassignment_progress_and_effect() {
 async fn reassignment_can_fail_or_stick() {
     let (p, c) = portal().await;
     p.set_reassign_behaviour(GONE, ReassignBehaviour::Fail);
-    c.post("people/reassign/start", json!({"fromUserId":GONE,"toUserId":RADMIN})).await;
+    c.post(
+        "people/reassign/start",
+        json!({"fromUserId":GONE,"toUserId":RADMIN}),
+    )
+    .await;
     let mut last = Value::Null;
     for _ in 0..6 {
-        last = c.get(&format!("people/reassign/progress/{GONE}")).await.response();
+        last = c
+            .get(&format!("people/reassign/progress/{GONE}"))
+            .await
+            .response();
     }
     assert_eq!(last["status"], 4);
     assert_eq!(last["isCompleted"], true);
@@ -478,17 +699,37 @@ async fn reassignment_can_fail_or_stick() {
 
     // A completed (failed) task is replaced by a new start.
     p.set_reassign_behaviour(GONE, ReassignBehaviour::Stick);
-    let t = c.post("people/reassign/start", json!({"fromUserId":GONE,"toUserId":RADMIN})).await.response();
+    let t = c
+        .post(
+            "people/reassign/start",
+            json!({"fromUserId":GONE,"toUserId":RADMIN}),
+        )
+        .await
+        .response();
     assert_eq!(t["percentage"], 0);
     for _ in 0..8 {
-        last = c.get(&format!("people/reassign/progress/{GONE}")).await.response();
+        last = c
+            .get(&format!("people/reassign/progress/{GONE}"))
+            .await
+            .response();
     }
-    assert_eq!((last["percentage"].clone(), last["status"].clone()), (json!(70), json!(1)));
+    assert_eq!(
+        (last["percentage"].clone(), last["status"].clone()),
+        (json!(70), json!(1))
+    );
     // Deleting a user whose reassignment runs is a plain exception: 500.
     let r = c.put("people/delete", json!({"userIds":[GONE]})).await;
     assert_eq!(r.status, 500);
-    let r = c.put("people/reassign/terminate", json!({"userId":GONE})).await;
-    assert_eq!((r.response()["status"].clone(), r.response()["isCompleted"].clone()), (json!(3), json!(true)));
+    let r = c
+        .put("people/reassign/terminate", json!({"userId":GONE}))
+        .await;
+    assert_eq!(
+        (
+            r.response()["status"].clone(),
+            r.response()["isCompleted"].clone()
+        ),
+        (json!(3), json!(true))
+    );
     p.shutdown().await;
 }
 
@@ -496,10 +737,16 @@ async fn reassignment_can_fail_or_stick() {
 async fn reassign_necessary_ignores_archived_rooms() {
     let (p, c) = portal().await;
     // GUEST2 is only in archived room 42.
-    let r = c.get(&format!("people/reassign/necessary?userId={GUEST2}&type=Guest")).await;
+    let r = c
+        .get(&format!(
+            "people/reassign/necessary?userId={GUEST2}&type=Guest"
+        ))
+        .await;
     assert_eq!(r.response(), json!(false));
     // A non-owner asking about a DocSpace admin gets 403.
-    let r = c.get(&format!("people/reassign/necessary?userId={ADMIN2}&type=3")).await;
+    let r = c
+        .get(&format!("people/reassign/necessary?userId={ADMIN2}&type=3"))
+        .await;
     assert_eq!(r.status, 403);
     p.shutdown().await;
 }
@@ -509,29 +756,44 @@ async fn status_changes_and_delete() {
     let (p, c) = portal().await;
     // Whole batch refused if one target is the owner, the caller or an admin.
     for bad in [OWNER, ADMIN, ADMIN2] {
-        let r = c.put("people/status/2", json!({"userIds":[USER, bad]})).await;
+        let r = c
+            .put("people/status/2", json!({"userIds":[USER, bad]}))
+            .await;
         assert_eq!(r.status, 403, "{bad}");
     }
     assert_eq!(p.state().user(USER).unwrap().status, UserStatus::Active);
-    assert_eq!(c.put("people/status/5", json!({"userIds":[USER]})).await.status, 400);
+    assert_eq!(
+        c.put("people/status/5", json!({"userIds":[USER]}))
+            .await
+            .status,
+        400
+    );
 
     // Delete needs Terminated first.
     let r = c.put("people/delete", json!({"userIds":[USER]})).await;
     assert_eq!(r.status, 403);
     assert_eq!(error_message(&r), "Users are not suspended");
 
-    let r = c.put("people/status/Terminated", json!({"userIds":[USER]})).await;
+    let r = c
+        .put("people/status/Terminated", json!({"userIds":[USER]}))
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["count"], 1, "streamed list: count is always 1");
     assert_eq!(r.response()[0]["status"], 2);
-    assert!(r.response()[0].get("terminated").is_none(), "status change does not set the date");
+    assert!(
+        r.response()[0].get("terminated").is_none(),
+        "status change does not set the date"
+    );
 
     let r = c.put("people/delete", json!({"userIds":[USER]})).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let s = p.state();
     assert!(s.user(USER).is_none());
     for room in ["42", "43", "sbox-4711"] {
-        assert!(!s.room_members(room).iter().any(|(id, _)| id == USER), "{room}");
+        assert!(
+            !s.room_members(room).iter().any(|(id, _)| id == USER),
+            "{room}"
+        );
     }
     assert_eq!(c.get(&format!("people/{USER}")).await.status, 404);
     p.shutdown().await;
@@ -541,44 +803,77 @@ async fn status_changes_and_delete() {
 async fn delete_guests_detaches_only_what_the_caller_granted() {
     let (p, c) = portal().await;
     // USER is not a guest: the whole batch is refused.
-    let r = c.delete("people/guests", json!({"userIds":[GUEST, USER]})).await;
+    let r = c
+        .delete("people/guests", json!({"userIds":[GUEST, USER]}))
+        .await;
     assert_eq!(r.status, 403);
     assert_eq!(p.state().room_members("44").len(), 1);
 
-    let r = c.delete("people/guests", json!({"userIds":[GUEST, GUEST2]})).await;
+    let r = c
+        .delete("people/guests", json!({"userIds":[GUEST, GUEST2]}))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let s = p.state();
     assert!(s.user(GUEST).is_some(), "the account stays");
     assert!(!s.has_guest_relation(ADMIN, GUEST));
     assert!(!s.has_guest_relation(ADMIN, GUEST2));
-    assert!(s.has_guest_relation(RADMIN, GUEST2), "other lists are untouched");
-    assert!(s.room_members("44").is_empty(), "ADMIN granted GUEST's row in 44");
+    assert!(
+        s.has_guest_relation(RADMIN, GUEST2),
+        "other lists are untouched"
+    );
+    assert!(
+        s.room_members("44").is_empty(),
+        "ADMIN granted GUEST's row in 44"
+    );
     let members_42: Vec<String> = s.room_members("42").into_iter().map(|(id, _)| id).collect();
     assert!(!members_42.contains(&GUEST.to_string()));
-    assert!(members_42.contains(&GUEST2.to_string()), "granted by RADMIN: kept");
+    assert!(
+        members_42.contains(&GUEST2.to_string()),
+        "granted by RADMIN: kept"
+    );
     // Not in the caller's list any more: refused now.
-    assert_eq!(c.delete("people/guests", json!({"userIds":[GUEST]})).await.status, 403);
+    assert_eq!(
+        c.delete("people/guests", json!({"userIds":[GUEST]}))
+            .await
+            .status,
+        403
+    );
     p.shutdown().await;
 }
 
 #[tokio::test]
 async fn people_filter() {
     let (p, c) = portal().await;
-    let all = c.get("people/filter?employeeStatus=7&count=100").await.json();
+    let all = c
+        .get("people/filter?employeeStatus=7&count=100")
+        .await
+        .json();
     assert_eq!(all["total"], 8);
     let terminated = c.get("people/filter?employeeStatus=2").await.json();
     assert_eq!(ids(&terminated["response"], "/id"), [GONE]);
-    let guests = c.get("people/filter?employeeType=Guest&employeeStatus=7").await.json();
+    let guests = c
+        .get("people/filter?employeeType=Guest&employeeStatus=7")
+        .await
+        .json();
     assert_eq!(ids(&guests["response"], "/id"), [GUEST, GUEST2]);
     let guests = c.get("people/filter?area=2").await.json();
     assert_eq!(guests["total"], 2);
     assert_eq!(guests["response"][0]["isVisitor"], true);
-    let page = c.get("people/filter?employeeStatus=7&count=3&startIndex=6").await.json();
-    assert_eq!((page["count"].clone(), page["total"].clone()), (json!(2), json!(8)));
+    let page = c
+        .get("people/filter?employeeStatus=7&count=3&startIndex=6")
+        .await
+        .json();
+    assert_eq!(
+        (page["count"].clone(), page["total"].clone()),
+        (json!(2), json!(8))
+    );
     assert_eq!(c.get("people/filter?count=101").await.status, 400);
     let one = c.get(&format!("people/{GUEST}")).await.response();
     assert_eq!(one["email"], "gina@partner.example");
-    let hr = c.get(&format!("group/{HR}?includeMembers=true")).await.response();
+    let hr = c
+        .get(&format!("group/{HR}?includeMembers=true"))
+        .await
+        .response();
     assert_eq!(hr["name"], "HR");
     assert_eq!(hr["manager"]["id"], USER);
     p.shutdown().await;
@@ -593,7 +888,11 @@ async fn audit_events_filter_and_fallback() {
             date: chrono::DateTime::parse_from_rfc3339(&format!("2026-03-{:02}T10:00:00Z", i + 1))
                 .unwrap()
                 .into(),
-            user_id: if i % 2 == 0 { ADMIN.into() } else { RADMIN.into() },
+            user_id: if i % 2 == 0 {
+                ADMIN.into()
+            } else {
+                RADMIN.into()
+            },
             action_id: 5084,
             action: None,
             target: vec!["42".into()],
@@ -608,18 +907,31 @@ async fn audit_events_filter_and_fallback() {
         .get(&format!("security/audit/events/filter?userId={RADMIN}&from=2026-03-05&to=2026-03-20T23:59:59Z&count=100"))
         .await
         .json();
-    let dates: Vec<&str> = r["response"].as_array().unwrap().iter().map(|e| e["date"].as_str().unwrap()).collect();
+    let dates: Vec<&str> = r["response"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["date"].as_str().unwrap())
+        .collect();
     assert_eq!(dates.first(), Some(&"2026-03-20T10:00:00.0000000Z"));
     assert_eq!(dates.len(), 8);
     assert!(r.get("total").is_none());
-    let page = c.get("security/audit/events/filter?count=10&startIndex=20").await.json();
+    let page = c
+        .get("security/audit/events/filter?count=10&startIndex=20")
+        .await
+        .json();
     assert_eq!(page["count"], 5);
     p.shutdown().await;
 
     s.audit_feature = false;
     let p = FakePortal::start(s).await.unwrap();
     let c = Client::new(&p);
-    let r = c.get(&format!("security/audit/events/filter?userId={RADMIN}&count=5")).await.json();
+    let r = c
+        .get(&format!(
+            "security/audit/events/filter?userId={RADMIN}&count=5"
+        ))
+        .await
+        .json();
     assert_eq!(r["count"], 20, "without the feature: last 20, unfiltered");
     p.shutdown().await;
 }
@@ -633,7 +945,10 @@ async fn rate_limits_and_server_errors() {
         ..Faults::none()
     });
     let r = c.get("files/rooms").await;
-    assert_eq!((r.status, r.retry_after.as_deref(), r.text.as_str()), (429, Some("7"), ""));
+    assert_eq!(
+        (r.status, r.retry_after.as_deref(), r.text.as_str()),
+        (429, Some("7"), "")
+    );
 
     p.set_faults(Faults {
         unavailable: 0.5,
@@ -644,7 +959,10 @@ async fn rate_limits_and_server_errors() {
     for _ in 0..20 {
         statuses.push(c.get("people/@self").await.status);
     }
-    assert!(statuses.contains(&503) && statuses.contains(&200), "{statuses:?}");
+    assert!(
+        statuses.contains(&503) && statuses.contains(&200),
+        "{statuses:?}"
+    );
     // Same seed, same sequence.
     p.set_faults(Faults {
         unavailable: 0.5,
@@ -657,9 +975,16 @@ async fn rate_limits_and_server_errors() {
     }
     assert_eq!(statuses, again);
 
-    p.set_faults(Faults::none().with_override(
-        PathFault::new(Some("GET"), "/api/2.0/files/rooms/42/share", FaultKind::Malformed).times(1),
-    ));
+    p.set_faults(
+        Faults::none().with_override(
+            PathFault::new(
+                Some("GET"),
+                "/api/2.0/files/rooms/42/share",
+                FaultKind::Malformed,
+            )
+            .times(1),
+        ),
+    );
     let r = c.get("files/rooms/42/share").await;
     assert_eq!((r.status, r.text.as_str()), (200, "{\"response\": ["));
     assert_eq!(c.get("files/rooms/42/share").await.json()["total"], 5);
@@ -730,7 +1055,11 @@ async fn requests_are_recorded_with_bodies() {
     assert_eq!(writes.len(), 1);
     assert_eq!(writes[0].body, body);
     assert_eq!(writes[0].path, "/api/2.0/files/rooms/44/share");
-    assert_eq!(p.state().request_count("PUT", "/api/2.0/files/rooms/{id}/share"), 1);
+    assert_eq!(
+        p.state()
+            .request_count("PUT", "/api/2.0/files/rooms/{id}/share"),
+        1
+    );
     assert_eq!(p.state().total_requests(), 2);
     p.shutdown().await;
 }
@@ -748,4 +1077,20 @@ async fn scenario_files_load() {
     let err = Scenario::load(&toml_path).unwrap_err().to_string();
     assert!(err.contains("key_user: unknown user nobody"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn the_example_scenario_loads_and_serves() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/example.toml");
+    let s = Scenario::load(&path).unwrap();
+    assert_eq!(s.rooms.len(), 2);
+    assert_eq!(s.faults.overrides.len(), 2);
+    let p = FakePortal::start(s).await.unwrap();
+    let c = Client::new(&p);
+    assert_eq!(c.get("files/rooms/42/share").await.text, "{\"response\": [");
+    assert_eq!(c.get("files/rooms/42/share").await.text, "{\"response\": [");
+    assert_eq!(c.get("files/rooms/42/share").await.json()["total"], 3);
+    let r = c.post("people/reassign/start", json!({})).await;
+    assert_eq!((r.status, r.retry_after.as_deref()), (429, Some("3")));
+    p.shutdown().await;
 }

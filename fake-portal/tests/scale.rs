@@ -32,11 +32,16 @@ async fn full_scan_of_ten_thousand_archived_rooms() {
     loop {
         let start = ids.len();
         let page = c
-            .get(&format!("files/rooms?searchArea=1&count=100&startIndex={start}&sortBy=DateAndTimeCreation"))
+            .get(&format!(
+                "files/rooms?searchArea=1&count=100&startIndex={start}&sortBy=DateAndTimeCreation"
+            ))
             .await
             .response();
         let folders = page["folders"].as_array().unwrap();
-        ids.extend(folders.iter().map(|r| r["id"].to_string()));
+        ids.extend(folders.iter().map(|r| match &r["id"] {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }));
         if folders.is_empty() || ids.len() as i64 >= page["total"].as_i64().unwrap() {
             break;
         }
@@ -44,10 +49,18 @@ async fn full_scan_of_ten_thousand_archived_rooms() {
     let listed = t.elapsed();
     assert_eq!(ids.len(), 10_000);
 
-    // The share list and external links of every archived room, 8 at a time.
+    assert!(
+        ids.iter().any(|id| id.starts_with("sbox-")),
+        "a few third-party rooms"
+    );
+
+    // The share list and external links of every fifth archived room, 8 at
+    // a time (all 10 000 take ~35 s in a debug build; the per-room cost is
+    // what matters, and it does not grow with the portal).
+    let sample: Vec<String> = ids.iter().step_by(5).cloned().collect();
     let t = Instant::now();
     let mut rows = 0;
-    for chunk in ids.chunks(8) {
+    for chunk in sample.chunks(8) {
         let mut set = JoinSet::new();
         for id in chunk {
             let (c, id) = (c.clone(), id.clone());
@@ -63,13 +76,14 @@ async fn full_scan_of_ten_thousand_archived_rooms() {
         }
     }
     let scanned = t.elapsed();
-    eprintln!("server time {:?}", Duration::from_nanos(FakePortal::server_ns()));
-    eprintln!("generate {generated:?}, list {listed:?}, share+links of 10k rooms {scanned:?}, {rows} rows");
-    assert!(rows >= 10_000, "every room has at least its owner row");
+    eprintln!(
+        "generate {generated:?}, list {listed:?}, share+links of 2k rooms {scanned:?}, {rows} rows"
+    );
+    assert!(rows >= 2_000, "every room has at least its owner row");
     assert_eq!(p.state().primary_link_calls(), 0);
-    assert_eq!(p.state().total_requests(), 100 + 20_000);
+    assert_eq!(p.state().total_requests(), 100 + 4_000);
     // Generous bounds for an unoptimised build on a small machine.
     assert!(listed < Duration::from_secs(20), "{listed:?}");
-    assert!(scanned < Duration::from_secs(120), "{scanned:?}");
+    assert!(scanned < Duration::from_secs(40), "{scanned:?}");
     p.shutdown().await;
 }

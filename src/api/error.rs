@@ -7,7 +7,9 @@ use std::time::Duration;
 /// What went wrong with one API call.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("{method} {path}: authentication refused (401); check the API key and that its user is still active")]
+    #[error(
+        "{method} {path}: authentication refused (401); check the API key and that its user is still active"
+    )]
     Unauthorized { method: &'static str, path: String },
 
     #[error("{method} {path}: HTTP {status}{}", message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
@@ -42,7 +44,9 @@ pub enum ApiError {
         detail: String,
     },
 
-    #[error("{method} {path}: the outcome of this write is unknown ({detail}); settle it by reading the state back")]
+    #[error(
+        "{method} {path}: the outcome of this write is unknown ({detail}); settle it by reading the state back"
+    )]
     OutcomeUnknown {
         method: &'static str,
         path: String,

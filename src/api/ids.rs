@@ -130,7 +130,9 @@ impl PartialOrd for Guid {
 
 impl Ord for Guid {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.to_ascii_lowercase().cmp(&other.0.to_ascii_lowercase())
+        self.0
+            .to_ascii_lowercase()
+            .cmp(&other.0.to_ascii_lowercase())
     }
 }
 

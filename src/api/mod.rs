@@ -15,11 +15,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use futures_util::StreamExt;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
@@ -254,9 +254,10 @@ impl DocSpaceClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| build_err(e.to_string()))?;
-        let mut auth =
-            HeaderValue::from_str(&format!("Bearer {}", settings.token.expose_secret()))
-                .map_err(|_| build_err("the API token contains characters not allowed in an HTTP header".into()))?;
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", settings.token.expose_secret()))
+            .map_err(|_| {
+                build_err("the API token contains characters not allowed in an HTTP header".into())
+            })?;
         auth.set_sensitive(true);
         Ok(DocSpaceClient {
             inner: Arc::new(Inner {
@@ -333,9 +334,13 @@ impl DocSpaceClient {
                     true
                 }
                 (ApiError::Status { status: 429, .. }, _) => true,
-                (ApiError::Status { status, .. }, Kind::Write)
-                    if matches!(status, 408 | 502 | 504) =>
-                {
+                (
+                    ApiError::Status {
+                        status: 408 | 502 | 504,
+                        ..
+                    },
+                    Kind::Write,
+                ) => {
                     // A gateway may have passed the write on before failing.
                     return Err(ApiError::OutcomeUnknown {
                         method,
@@ -494,8 +499,11 @@ impl DocSpaceClient {
     }
 
     pub async fn user(&self, id: &UserId) -> Result<User, ApiError> {
-        self.get_required(Call::get("people/{id}", format!("people/{}", path_guid(id)?)))
-            .await
+        self.get_required(Call::get(
+            "people/{id}",
+            format!("people/{}", path_guid(id)?),
+        ))
+        .await
     }
 
     /// Every user matching the query, across all pages.
@@ -571,10 +579,7 @@ impl DocSpaceClient {
             return Ok(out);
         }
         if let Some(total) = total.filter(|t| *t > page) {
-            let starts: Vec<i64> = (1..)
-                .map(|i| i * page)
-                .take_while(|s| *s < total)
-                .collect();
+            let starts: Vec<i64> = (1..).map(|i| i * page).take_while(|s| *s < total).collect();
             let last_start = starts.last().copied();
             let mut pages = futures_util::stream::iter(starts)
                 .map(&fetch_page)
@@ -775,7 +780,10 @@ impl DocSpaceClient {
             let env = self.send::<Vec<FileOperation>>(&call).await?;
             let ops = env.response.unwrap_or_default();
             current = match &current.id {
-                Some(id) => match ops.into_iter().find(|o| o.id.as_deref() == Some(id.as_str())) {
+                Some(id) => match ops
+                    .into_iter()
+                    .find(|o| o.id.as_deref() == Some(id.as_str()))
+                {
                     Some(op) => op,
                     None => {
                         return Err(op_err(format!(
@@ -783,9 +791,10 @@ impl DocSpaceClient {
                         )));
                     }
                 },
-                None => ops.into_iter().next().ok_or_else(|| {
-                    op_err("no operation id and no operation listed".to_string())
-                })?,
+                None => ops
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| op_err("no operation id and no operation listed".to_string()))?,
             };
         }
     }
@@ -797,9 +806,12 @@ impl DocSpaceClient {
         user: &UserId,
         employee_type: EmployeeType,
     ) -> Result<bool, ApiError> {
-        let call = Call::get("people/reassign/necessary", "people/reassign/necessary".into())
-            .query("userId", user)
-            .query("type", employee_type.name());
+        let call = Call::get(
+            "people/reassign/necessary",
+            "people/reassign/necessary".into(),
+        )
+        .query("userId", user)
+        .query("type", employee_type.name());
         self.get_required(call).await
     }
 

@@ -49,8 +49,14 @@ pub fn check(room: &RoomSnapshot, ctx: &CheckContext) -> Vec<Proposal> {
                 if is(ctx.archive_owner.as_ref(), &user.id) {
                     owner_seen = true;
                     if row.access != Some(FileShare::RoomManager) {
-                        out.push(wrong_access_owner(room, row, &user.id, user.name(), user.email.clone(),
-                            Some("it is the API key's own row, which the key cannot change".into())));
+                        out.push(wrong_access_owner(
+                            room,
+                            row,
+                            &user.id,
+                            user.name(),
+                            user.email.clone(),
+                            Some("it is the API key's own row, which the key cannot change".into()),
+                        ));
                     }
                 }
             }
@@ -58,7 +64,14 @@ pub fn check(room: &RoomSnapshot, ctx: &CheckContext) -> Vec<Proposal> {
                 if is(ctx.archive_owner.as_ref(), &user.id) {
                     owner_seen = true;
                     if row.access != Some(FileShare::RoomManager) {
-                        out.push(wrong_access_owner(room, row, &user.id, user.name(), user.email.clone(), None));
+                        out.push(wrong_access_owner(
+                            room,
+                            row,
+                            &user.id,
+                            user.name(),
+                            user.email.clone(),
+                            None,
+                        ));
                     }
                 } else if is(ctx.key_user.as_ref(), &user.id) {
                     // The key's own row, even when the portal did not mark it
@@ -91,7 +104,14 @@ pub fn check(room: &RoomSnapshot, ctx: &CheckContext) -> Vec<Proposal> {
                         ));
                     }
                 } else {
-                    out.push(extra_member(room, row, SubjectKind::Group, group.id.clone(), name, None));
+                    out.push(extra_member(
+                        room,
+                        row,
+                        SubjectKind::Group,
+                        group.id.clone(),
+                        name,
+                        None,
+                    ));
                 }
             }
             // Guests: archived-room-guests. Links: archived-room-links.
@@ -145,7 +165,9 @@ fn unfixable(room: &RoomSnapshot, requirement: Option<&Requirement>) -> Option<S
     }
     // A public room accepts only content-creator (11) or none for groups
     // (API-NOTES §6): read access for the HR group would be refused (403).
-    if matches!(requirement, Some(Requirement::HrGroup(_))) && room.room_type == Some(RoomType::PublicRoom) {
+    if matches!(requirement, Some(Requirement::HrGroup(_)))
+        && room.room_type == Some(RoomType::PublicRoom)
+    {
         return Some("public rooms do not accept read access for groups".into());
     }
     None
@@ -166,11 +188,17 @@ fn extra_member(
     let (severity, detail) = match room.info.state {
         RoomState::ActiveArchive => (
             Severity::High,
-            format!("{} is not allowed in an archive room (only the archive owner, the HR group and the room owner)", kind.as_str()),
+            format!(
+                "{} is not allowed in an archive room (only the archive owner, the HR group and the room owner)",
+                kind.as_str()
+            ),
         ),
         _ => (
             Severity::Medium,
-            format!("{} keeps access to an archived room; archive rules allow only the archive owner, the HR group and the room owner", kind.as_str()),
+            format!(
+                "{} keeps access to an archived room; archive rules allow only the archive owner, the HR group and the room owner",
+                kind.as_str()
+            ),
         ),
     };
     let (subject_user, subject_group) = match kind {
@@ -223,7 +251,10 @@ fn wrong_access_owner(
     );
     p.finding.subject.email = email;
     if p.unfixable_reason.is_none() {
-        let why = locked.or_else(|| (!row.can_edit_access).then(|| "the portal marks this row canEditAccess=false".to_string()));
+        let why = locked.or_else(|| {
+            (!row.can_edit_access)
+                .then(|| "the portal marks this row canEditAccess=false".to_string())
+        });
         if why.is_some() {
             p.fix = None;
             p.unfixable_reason = why;
@@ -322,7 +353,11 @@ mod tests {
         .unwrap()
     }
 
-    fn snapshot(state: RoomState, room_type: Option<RoomType>, members: Vec<ShareRow>) -> RoomSnapshot {
+    fn snapshot(
+        state: RoomState,
+        room_type: Option<RoomType>,
+        members: Vec<ShareRow>,
+    ) -> RoomSnapshot {
         RoomSnapshot {
             info: RoomInfo {
                 id: RoomId::Native(42),
@@ -356,14 +391,23 @@ mod tests {
             .map(|p| {
                 let fix = match (&p.fix, &p.unfixable_reason) {
                     (Some(Fix::RemoveMember { subject, .. }), _) => format!("remove {subject}"),
-                    (Some(Fix::AddMember { subject, access, .. }), _) => {
+                    (
+                        Some(Fix::AddMember {
+                            subject, access, ..
+                        }),
+                        _,
+                    ) => {
                         format!("add {subject} {}", access.number())
                     }
                     (Some(other), _) => format!("{other:?}"),
                     (None, Some(r)) => format!("-: {r}"),
                     (None, None) => "-".into(),
                 };
-                format!("{}:{} {fix}", p.finding.subject.kind.as_str(), p.finding.subject.id)
+                format!(
+                    "{}:{} {fix}",
+                    p.finding.subject.kind.as_str(),
+                    p.finding.subject.id
+                )
             })
             .collect();
         v.sort();
@@ -375,71 +419,143 @@ mod tests {
         use RoomState::*;
         let ok_members = || vec![owner_row(OWNER), user_row(ARCHIVE, 9, ""), group_row(HR, 2)];
         let cases: Vec<(&str, RoomSnapshot, bool, Vec<String>)> = vec![
-            ("compliant room", snapshot(ActiveArchive, None, ok_members()), true, vec![]),
+            (
+                "compliant room",
+                snapshot(ActiveArchive, None, ok_members()),
+                true,
+                vec![],
+            ),
             (
                 "compliant without HR configured",
-                snapshot(ActiveArchive, None, vec![owner_row(OWNER), user_row(ARCHIVE, 9, "")]),
+                snapshot(
+                    ActiveArchive,
+                    None,
+                    vec![owner_row(OWNER), user_row(ARCHIVE, 9, "")],
+                ),
                 false,
                 vec![],
             ),
             (
                 "one extra user and the HR group missing; owner untouched",
-                snapshot(ActiveArchive, None, vec![owner_row(OWNER), user_row(ARCHIVE, 9, ""), user_row(BOB, 10, "")]),
+                snapshot(
+                    ActiveArchive,
+                    None,
+                    vec![
+                        owner_row(OWNER),
+                        user_row(ARCHIVE, 9, ""),
+                        user_row(BOB, 10, ""),
+                    ],
+                ),
                 true,
-                vec![format!("group:{HR} add {HR} 2"), format!("user:{BOB} remove {BOB}")],
+                vec![
+                    format!("group:{HR} add {HR} 2"),
+                    format!("user:{BOB} remove {BOB}"),
+                ],
             ),
             (
                 "archive owner with the wrong access, extra group",
-                snapshot(ActiveArchive, None, vec![owner_row(OWNER), user_row(ARCHIVE, 2, ""), group_row(HR, 2), group_row(SALES, 11)]),
+                snapshot(
+                    ActiveArchive,
+                    None,
+                    vec![
+                        owner_row(OWNER),
+                        user_row(ARCHIVE, 2, ""),
+                        group_row(HR, 2),
+                        group_row(SALES, 11),
+                    ],
+                ),
                 true,
-                vec![format!("group:{SALES} remove {SALES}"), format!("user:{ARCHIVE} add {ARCHIVE} 9")],
+                vec![
+                    format!("group:{SALES} remove {SALES}"),
+                    format!("user:{ARCHIVE} add {ARCHIVE} 9"),
+                ],
             ),
             (
                 "HR group with the wrong access",
-                snapshot(ActiveArchive, None, vec![owner_row(OWNER), user_row(ARCHIVE, 9, ""), group_row(HR, 11)]),
+                snapshot(
+                    ActiveArchive,
+                    None,
+                    vec![
+                        owner_row(OWNER),
+                        user_row(ARCHIVE, 9, ""),
+                        group_row(HR, 11),
+                    ],
+                ),
                 true,
                 vec![format!("group:{HR} add {HR} 2")],
             ),
             (
                 "archive owner missing",
-                snapshot(ActiveArchive, None, vec![owner_row(OWNER), group_row(HR, 2)]),
+                snapshot(
+                    ActiveArchive,
+                    None,
+                    vec![owner_row(OWNER), group_row(HR, 2)],
+                ),
                 true,
                 vec![format!("user:{ARCHIVE} add {ARCHIVE} 9")],
             ),
             (
                 "archive owner is the room owner",
-                snapshot(ActiveArchive, None, vec![owner_row(ARCHIVE), group_row(HR, 2)]),
+                snapshot(
+                    ActiveArchive,
+                    None,
+                    vec![owner_row(ARCHIVE), group_row(HR, 2)],
+                ),
                 true,
                 vec![],
             ),
             (
                 "key user's row (locked or not) and guests are left alone",
-                snapshot(ActiveArchive, None, vec![
-                    owner_row(OWNER),
-                    user_row(ARCHIVE, 9, ""),
-                    group_row(HR, 2),
-                    user_row(KEY, 9, r#""isLocked":true,"#),
-                    user_row(KEY, 9, ""),
-                    guest_row(GUEST),
-                ]),
+                snapshot(
+                    ActiveArchive,
+                    None,
+                    vec![
+                        owner_row(OWNER),
+                        user_row(ARCHIVE, 9, ""),
+                        group_row(HR, 2),
+                        user_row(KEY, 9, r#""isLocked":true,"#),
+                        user_row(KEY, 9, ""),
+                        guest_row(GUEST),
+                    ],
+                ),
                 true,
                 vec![],
             ),
             (
                 "archive owner's own locked row with the wrong access is not fixable",
-                snapshot(ActiveArchive, None, vec![owner_row(OWNER), user_row(ARCHIVE, 2, r#""isLocked":true,"#), group_row(HR, 2)]),
+                snapshot(
+                    ActiveArchive,
+                    None,
+                    vec![
+                        owner_row(OWNER),
+                        user_row(ARCHIVE, 2, r#""isLocked":true,"#),
+                        group_row(HR, 2),
+                    ],
+                ),
                 true,
-                vec![format!("user:{ARCHIVE} -: it is the API key's own row, which the key cannot change")],
+                vec![format!(
+                    "user:{ARCHIVE} -: it is the API key's own row, which the key cannot change"
+                )],
             ),
             (
                 "public room: HR read access cannot be granted",
-                snapshot(ActiveArchive, Some(RoomType::PublicRoom), vec![owner_row(OWNER), user_row(ARCHIVE, 9, "")]),
+                snapshot(
+                    ActiveArchive,
+                    Some(RoomType::PublicRoom),
+                    vec![owner_row(OWNER), user_row(ARCHIVE, 9, "")],
+                ),
                 true,
-                vec![format!("group:{HR} -: public rooms do not accept read access for groups")],
+                vec![format!(
+                    "group:{HR} -: public rooms do not accept read access for groups"
+                )],
             ),
             (
                 "archived room: report only",
-                snapshot(Archived, None, vec![owner_row(OWNER), user_row(BOB, 10, "")]),
+                snapshot(
+                    Archived,
+                    None,
+                    vec![owner_row(OWNER), user_row(BOB, 10, "")],
+                ),
                 true,
                 vec![
                     format!("group:{HR} -: {ARCHIVED_REPORT_ONLY}"),
@@ -464,7 +580,15 @@ mod tests {
 
     #[test]
     fn extra_members_carry_subject_ids_for_exemptions() {
-        let room = snapshot(RoomState::ActiveArchive, None, vec![owner_row(OWNER), user_row(ARCHIVE, 9, ""), group_row(SALES, 2)]);
+        let room = snapshot(
+            RoomState::ActiveArchive,
+            None,
+            vec![
+                owner_row(OWNER),
+                user_row(ARCHIVE, 9, ""),
+                group_row(SALES, 2),
+            ],
+        );
         let props = check(&room, &ctx(false));
         assert_eq!(props.len(), 1);
         assert_eq!(props[0].subject_group, Some(Guid::new(SALES)));

@@ -27,7 +27,9 @@ pub fn check(room: &RoomSnapshot, _ctx: &CheckContext) -> Vec<Proposal> {
             (_, false) => Severity::High,
         };
         let mut detail = match room.info.state {
-            RoomState::Archived => "dormant external link: it works again if the room is unarchived".to_string(),
+            RoomState::Archived => {
+                "dormant external link: it works again if the room is unarchived".to_string()
+            }
             _ => "live external link on a designated archive room".to_string(),
         };
         if link.primary {
@@ -71,7 +73,7 @@ pub fn check(room: &RoomSnapshot, _ctx: &CheckContext) -> Vec<Proposal> {
             unfixable_reason: unfixable,
             subject_user: None,
             subject_group: None,
-                grace_since: None,
+            grace_since: None,
         });
     }
     out

@@ -153,7 +153,10 @@ mod tests {
                 r#"{"access":2,"subjectType":77,"isOwner":false,"isLocked":false,"canEditAccess":true,"somethingNew":{"x":1}}"#,
                 "unknown",
             ),
-            (r#"{"access":99,"subjectType":0,"isOwner":false}"#, "unknown"),
+            (
+                r#"{"access":99,"subjectType":0,"isOwner":false}"#,
+                "unknown",
+            ),
         ];
         for (json, expected) in table {
             let r = row(json);
@@ -174,7 +177,9 @@ mod tests {
 
     #[test]
     fn unknown_access_value_does_not_fail_the_row() {
-        let r = row(r#"{"access":42,"subjectType":0,"sharedToUser":{"id":"b1d5c3a0-0000-4000-8000-000000000001","isVisitor":true}}"#);
+        let r = row(
+            r#"{"access":42,"subjectType":0,"sharedToUser":{"id":"b1d5c3a0-0000-4000-8000-000000000001","isVisitor":true}}"#,
+        );
         assert_eq!(access_label(&r).as_deref(), Some("unknown(42)"));
         assert!(matches!(classify(&r), RowClass::Guest(_)));
     }

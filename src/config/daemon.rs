@@ -118,12 +118,20 @@ pub(super) fn validate_daemon(raw: RawDaemon, p: &mut Problems) -> Option<Daemon
                 continue;
             }
         };
-        let timezone = match s.timezone.as_deref().unwrap_or("UTC").parse::<chrono_tz::Tz>() {
+        let timezone = match s
+            .timezone
+            .as_deref()
+            .unwrap_or("UTC")
+            .parse::<chrono_tz::Tz>()
+        {
             Ok(tz) => tz,
             Err(_) => {
                 p.push(
                     format!("{key}.timezone"),
-                    format!("{:?} is not an IANA time zone", s.timezone.unwrap_or_default()),
+                    format!(
+                        "{:?} is not an IANA time zone",
+                        s.timezone.unwrap_or_default()
+                    ),
                 );
                 continue;
             }

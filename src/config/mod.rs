@@ -409,13 +409,18 @@ fn validate(
             let loopback = host == "localhost"
                 || host == "[::1]"
                 || host == "::1"
-                || host.parse::<std::net::Ipv4Addr>().is_ok_and(|a| a.is_loopback());
+                || host
+                    .parse::<std::net::Ipv4Addr>()
+                    .is_ok_and(|a| a.is_loopback());
             match u.scheme() {
                 "https" => {}
                 "http" if loopback => {}
                 "http" => p.push(
                     "portal.base_url",
-                    format!("{} must use https (plain http is allowed only for loopback hosts)", u),
+                    format!(
+                        "{} must use https (plain http is allowed only for loopback hosts)",
+                        u
+                    ),
                 ),
                 other => p.push("portal.base_url", format!("unsupported scheme {other:?}")),
             }
@@ -612,7 +617,10 @@ fn validate(
         }
         if let Some(a) = c.action {
             if id != CheckId::OrphanedGuests {
-                p.push(format!("{key}.action"), "only orphaned-guests takes an action");
+                p.push(
+                    format!("{key}.action"),
+                    "only orphaned-guests takes an action",
+                );
             }
             policy.guest_action = match a.as_str() {
                 "detach" => GuestAction::Detach,
@@ -628,10 +636,7 @@ fn validate(
         }
         checks.insert(id, policy);
     }
-    let needs_owner = [
-        CheckId::DisabledUserContent,
-        CheckId::ArchiveAccessDrift,
-    ];
+    let needs_owner = [CheckId::DisabledUserContent, CheckId::ArchiveAccessDrift];
     for id in needs_owner {
         if checks.get(&id).is_some_and(|c| c.mode != Mode::Off) && archive.owner_id.is_none() {
             p.push(
@@ -659,7 +664,10 @@ fn validate(
             if crate::address::is_valid_email(m) {
                 targets.push(ExemptionTarget::Email(m.trim().to_ascii_lowercase()));
             } else {
-                p.push(format!("{key}.email"), format!("{m:?} is not an email address"));
+                p.push(
+                    format!("{key}.email"),
+                    format!("{m:?} is not an email address"),
+                );
             }
         }
         if let Some(d) = &e.domain {
@@ -699,12 +707,18 @@ fn validate(
             Some(toml::Value::String(s)) => match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
                 Ok(d) => Some(d),
                 Err(_) => {
-                    p.push(format!("{key}.expires"), format!("{s:?} is not a date (YYYY-MM-DD)"));
+                    p.push(
+                        format!("{key}.expires"),
+                        format!("{s:?} is not a date (YYYY-MM-DD)"),
+                    );
                     None
                 }
             },
             Some(other) => {
-                p.push(format!("{key}.expires"), format!("{other} is not a date (YYYY-MM-DD)"));
+                p.push(
+                    format!("{key}.expires"),
+                    format!("{other} is not a date (YYYY-MM-DD)"),
+                );
                 None
             }
         };

@@ -120,7 +120,9 @@ pub(super) fn validate(
     };
     let from = email(
         "notify.from",
-        raw.from.as_deref().unwrap_or("docspace-auditor@localhost.localdomain"),
+        raw.from
+            .as_deref()
+            .unwrap_or("docspace-auditor@localhost.localdomain"),
     );
     let security_team: Vec<String> = raw
         .security_team
@@ -232,4 +234,50 @@ fn is_loopback(host: &str) -> bool {
     let h = host.trim().trim_start_matches('[').trim_end_matches(']');
     h.eq_ignore_ascii_case("localhost")
         || h.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(toml_text: &str) -> Vec<String> {
+        let raw: RawNotify = toml::from_str(toml_text).unwrap();
+        let mut p = Problems::default();
+        validate(raw, Path::new("/nonexistent-base"), &|_| None, &mut p);
+        p.0.into_iter()
+            .map(|x| format!("{}: {}", x.key, x.message))
+            .collect()
+    }
+
+    #[test]
+    fn unencrypted_smtp_only_on_loopback() {
+        for host in ["localhost", "127.0.0.1", "[::1]"] {
+            let t = format!("[smtp]\nhost = \"{host}\"\ntls = \"none\"\n");
+            assert!(problems(&t).is_empty(), "{host}");
+        }
+        let p = problems("[smtp]\nhost = \"mail.example.com\"\ntls = \"none\"\n");
+        assert!(p.iter().any(|m| m.starts_with("notify.smtp.tls:")), "{p:?}");
+    }
+
+    #[test]
+    fn templates_dir_must_exist() {
+        let p = problems("templates_dir = \"no-such-folder\"\n");
+        assert!(
+            p.iter().any(|m| m.starts_with("notify.templates_dir:")),
+            "{p:?}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let t = format!("templates_dir = {:?}\n", dir.path().display().to_string());
+        assert!(problems(&t).is_empty());
+    }
+
+    #[test]
+    fn defaults_use_the_outbox() {
+        let raw: RawNotify = toml::from_str("").unwrap();
+        let mut p = Problems::default();
+        let c = validate(raw, Path::new("/base"), &|_| None, &mut p).unwrap();
+        assert!(p.is_empty());
+        assert!(matches!(c.transport, Transport::Outbox(ref d) if d == Path::new("/base/outbox")));
+        assert_eq!((c.renotify_after_days, c.escalate_after_reminders), (7, 3));
+    }
 }

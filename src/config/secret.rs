@@ -29,7 +29,9 @@ pub fn load_secret(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<SecretString, String> {
     let value = match source {
-        SecretSource::Env(name) => env(name).ok_or_else(|| format!("environment variable {name} is not set"))?,
+        SecretSource::Env(name) => {
+            env(name).ok_or_else(|| format!("environment variable {name} is not set"))?
+        }
         SecretSource::File(path) => std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read secret file {}: {e}", path.display()))?,
         SecretSource::Credential(name) => {
@@ -37,7 +39,9 @@ pub fn load_secret(
                 format!("credential {name}: CREDENTIALS_DIRECTORY is not set (use LoadCredential= in the unit)")
             })?;
             if name.contains('/') || name == ".." {
-                return Err(format!("credential name {name:?} must be a plain file name"));
+                return Err(format!(
+                    "credential name {name:?} must be a plain file name"
+                ));
             }
             let path = PathBuf::from(dir).join(name);
             std::fs::read_to_string(&path)

@@ -111,7 +111,10 @@ fn describe_holder(text: &str) -> String {
                 s.push_str(&format!(" since {started}"));
             }
             if let Some(command) = field("command") {
-                s.push_str(&format!(" ({})", crate::report::safe::one_line(command, 200)));
+                s.push_str(&format!(
+                    " ({})",
+                    crate::report::safe::one_line(command, 200)
+                ));
             }
             s
         }

@@ -93,7 +93,9 @@ pub enum DaemonError {
         signal: &'static str,
         source: std::io::Error,
     },
-    #[error("the {task} task stopped unexpectedly; exiting so the service manager restarts the daemon")]
+    #[error(
+        "the {task} task stopped unexpectedly; exiting so the service manager restarts the daemon"
+    )]
     TaskDied { task: String },
     #[error("work did not stop within the shutdown timeout of {}s", timeout.as_secs())]
     ShutdownTimeout { timeout: Duration },
@@ -314,8 +316,16 @@ async fn run_locked(
     let status = format!(
         "auditing on {} schedule(s){}{}",
         config.daemon.schedules.len(),
-        if config.webhook.is_some() { ", webhooks on" } else { "" },
-        if config.metrics.is_some() { ", metrics on" } else { "" },
+        if config.webhook.is_some() {
+            ", webhooks on"
+        } else {
+            ""
+        },
+        if config.metrics.is_some() {
+            ", metrics on"
+        } else {
+            ""
+        },
     );
     tracing::info!(
         config = %config.file.display(),
@@ -324,10 +334,10 @@ async fn run_locked(
         metrics = config.metrics.is_some(),
         "daemon started"
     );
-    if let Some(n) = &notify {
-        if let Err(e) = n.ready(&status) {
-            tracing::warn!(error = %e, "could not tell systemd the daemon is ready");
-        }
+    if let Some(n) = &notify
+        && let Err(e) = n.ready(&status)
+    {
+        tracing::warn!(error = %e, "could not tell systemd the daemon is ready");
     }
 
     // Wait for a signal or a fatal error.
@@ -361,7 +371,12 @@ async fn run_locked(
     shutdown.cancel();
     shared.tracker.close();
     let shutdown_timeout = shared.config().daemon.shutdown_timeout;
-    let drained = drain(&shared.tracker, shutdown_timeout, notify.as_ref().zip(watchdog)).await;
+    let drained = drain(
+        &shared.tracker,
+        shutdown_timeout,
+        notify.as_ref().zip(watchdog),
+    )
+    .await;
     match (failure, drained) {
         (Some(e), _) => Err(e),
         (None, true) => {
@@ -403,7 +418,10 @@ async fn drain(
     }
 }
 
-async fn bind(what: &'static str, addr: SocketAddr) -> Result<tokio::net::TcpListener, DaemonError> {
+async fn bind(
+    what: &'static str,
+    addr: SocketAddr,
+) -> Result<tokio::net::TcpListener, DaemonError> {
     tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| DaemonError::Bind { what, addr, source })
@@ -421,7 +439,11 @@ async fn start_listeners(
     let mut metrics_on_webhook = false;
     if let Some(w) = &config.webhook {
         let mut router = webhook::router(&w.path, receiver);
-        if config.metrics.as_ref().is_some_and(|m| m.listen == w.listen) {
+        if config
+            .metrics
+            .as_ref()
+            .is_some_and(|m| m.listen == w.listen)
+        {
             router = router.merge(metrics_router());
             metrics_on_webhook = true;
         }
@@ -439,7 +461,12 @@ async fn start_listeners(
     Ok(())
 }
 
-fn serve(shared: &Arc<Shared>, what: &'static str, listener: tokio::net::TcpListener, router: axum::Router) {
+fn serve(
+    shared: &Arc<Shared>,
+    what: &'static str,
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+) {
     let token = shared.shutdown.clone();
     let fatal = shared.fatal.clone();
     shared.tracker.spawn(async move {
@@ -447,10 +474,10 @@ fn serve(shared: &Arc<Shared>, what: &'static str, listener: tokio::net::TcpList
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(token.clone().cancelled_owned())
             .await;
-        if let Err(source) = served {
-            if !token.is_cancelled() {
-                let _ = fatal.try_send(DaemonError::Serve { what, source });
-            }
+        if let Err(source) = served
+            && !token.is_cancelled()
+        {
+            let _ = fatal.try_send(DaemonError::Serve { what, source });
         }
     });
 }
@@ -585,10 +612,11 @@ async fn run_loop(
                         Some("failed")
                     }
                 };
-                if let Some(status) = status {
-                    if let Err(e) = webhook::set_event_status(shared.auditor().state(), job.event_id, status) {
-                        tracing::warn!(event_id = job.event_id, error = %e, "webhook event status not recorded");
-                    }
+                if let Some(status) = status
+                    && let Err(e) =
+                        webhook::set_event_status(shared.auditor().state(), job.event_id, status)
+                {
+                    tracing::warn!(event_id = job.event_id, error = %e, "webhook event status not recorded");
                 }
             }
         }
@@ -621,7 +649,9 @@ async fn execute(
     shared.metrics.set_running(true);
     let handle = {
         let auditor = auditor.clone();
-        shared.tracker.spawn(async move { auditor.run(request).await })
+        shared
+            .tracker
+            .spawn(async move { auditor.run(request).await })
     };
     let result: Result<RunOutcome, RunOutcomeError> = match handle.await {
         Ok(r) => r.map_err(RunOutcomeError::from),
@@ -633,7 +663,12 @@ async fn execute(
     let after = stats.by_status();
     let delta = after
         .iter()
-        .map(|(k, v)| (k.clone(), v.saturating_sub(before.get(k).copied().unwrap_or(0))))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.saturating_sub(before.get(k).copied().unwrap_or(0)),
+            )
+        })
         .filter(|(_, v)| *v > 0)
         .collect();
     shared
@@ -647,16 +682,16 @@ async fn execute(
     shared
         .metrics
         .record_run(trigger, label, result.as_ref().ok(), elapsed, full);
-    if let Ok(o) = &result {
-        if let Some(me) = &o.key_user {
-            shared.key_user.send_if_modified(|cur| {
-                let changed = cur.as_ref() != Some(me);
-                if changed {
-                    *cur = Some(me.clone());
-                }
-                changed
-            });
-        }
+    if let Ok(o) = &result
+        && let Some(me) = &o.key_user
+    {
+        shared.key_user.send_if_modified(|cur| {
+            let changed = cur.as_ref() != Some(me);
+            if changed {
+                *cur = Some(me.clone());
+            }
+            changed
+        });
     }
     record_mail_counts(shared);
     result
@@ -697,10 +732,19 @@ async fn flush_mail(shared: &Arc<Shared>, why: &'static str) {
         }
     };
     let auditor = shared.auditor();
-    match notifier.flush_queue(auditor.state(), shared.clock.now()).await {
+    match notifier
+        .flush_queue(auditor.state(), shared.clock.now())
+        .await
+    {
         Ok(r) => {
             if r.sent > 0 || r.failed > 0 || r.still_queued > 0 {
-                tracing::info!(why, sent = r.sent, failed = r.failed, still_queued = r.still_queued, "mail queue delivered");
+                tracing::info!(
+                    why,
+                    sent = r.sent,
+                    failed = r.failed,
+                    still_queued = r.still_queued,
+                    "mail queue delivered"
+                );
             }
         }
         Err(e) => tracing::error!(why, error = %e, "the mail queue could not be delivered"),

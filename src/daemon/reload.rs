@@ -49,7 +49,10 @@ pub(super) async fn reload(shared: &Arc<Shared>) {
     };
     for (key, changed) in restart_only_changes(&old, &new) {
         if changed {
-            tracing::warn!(key, "changed in the config, but takes effect only after a restart; the old value stays");
+            tracing::warn!(
+                key,
+                "changed in the config, but takes effect only after a restart; the old value stays"
+            );
         }
     }
     let new = Arc::new(new);
@@ -70,11 +73,17 @@ pub(super) async fn reload(shared: &Arc<Shared>) {
 fn restart_only_changes(old: &Config, new: &Config) -> [(&'static str, bool); 3] {
     let webhook = |c: &Config| c.webhook.as_ref().map(|w| (w.listen, w.path.clone()));
     [
-        ("webhook.listen / webhook.path", webhook(old) != webhook(new)),
+        (
+            "webhook.listen / webhook.path",
+            webhook(old) != webhook(new),
+        ),
         (
             "metrics.listen",
             old.metrics.as_ref().map(|m| m.listen) != new.metrics.as_ref().map(|m| m.listen),
         ),
-        ("daemon.log_format", old.daemon.log_format != new.daemon.log_format),
+        (
+            "daemon.log_format",
+            old.daemon.log_format != new.daemon.log_format,
+        ),
     ]
 }

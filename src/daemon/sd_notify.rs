@@ -46,6 +46,9 @@ impl SdNotify {
     /// Sends one message (`KEY=value` lines).
     pub fn send(&self, message: &str) -> io::Result<()> {
         let socket = UnixDatagram::unbound()?;
+        // Never block the runtime on a receiver that does not read (a full
+        // queue is an error here, not a wait).
+        socket.set_nonblocking(true)?;
         match &self.target {
             Target::Path(p) => socket.send_to(message.as_bytes(), p).map(|_| ()),
             Target::Abstract(name) => send_abstract(&socket, name, message),
@@ -103,10 +106,10 @@ pub fn watchdog_interval() -> Option<Duration> {
 }
 
 fn watchdog_interval_from(usec: Option<&str>, pid: Option<&str>, me: u32) -> Option<Duration> {
-    if let Some(pid) = pid {
-        if pid.trim().parse::<u32>().ok()? != me {
-            return None;
-        }
+    if let Some(pid) = pid
+        && pid.trim().parse::<u32>().ok()? != me
+    {
+        return None;
     }
     let usec = usec?.trim().parse::<u64>().ok().filter(|u| *u > 0)?;
     Some(Duration::from_micros(usec))

@@ -92,7 +92,10 @@ fn default_verb(kind: SubjectKind) -> &'static str {
 }
 
 /// The action records about this finding's subject in its room.
-fn actions_for<'a>(f: &Finding, actions: &'a [ActionRecord]) -> impl Iterator<Item = &'a ActionRecord> {
+fn actions_for<'a>(
+    f: &Finding,
+    actions: &'a [ActionRecord],
+) -> impl Iterator<Item = &'a ActionRecord> {
     let label = format!("{}:{}", f.subject.kind.as_str(), f.subject.id);
     let room = f.room.as_ref().map(|r| r.id.clone());
     let check = f.check;
@@ -105,7 +108,12 @@ fn actions_for<'a>(f: &Finding, actions: &'a [ActionRecord]) -> impl Iterator<It
 /// What was done about a finding, in the words of the messages.
 pub fn outcome_text(f: &Finding, actions: &[ActionRecord], dry_run: bool) -> String {
     let mine: Vec<&ActionRecord> = actions_for(f, actions).collect();
-    let last_with = |o: ActionOutcome| mine.iter().rev().find(|a| a.outcome == o).map(|a| verb(&a.action));
+    let last_with = |o: ActionOutcome| {
+        mine.iter()
+            .rev()
+            .find(|a| a.outcome == o)
+            .map(|a| verb(&a.action))
+    };
     match f.status {
         FindingStatus::Fixed => {
             let v = last_with(ActionOutcome::Done).unwrap_or(default_verb(f.subject.kind));
@@ -180,7 +188,13 @@ pub struct DigestCtx {
 
 impl DigestCtx {
     /// Adds one finding under its room (rooms keep first-seen order).
-    pub fn push(&mut self, room_id: &RoomId, make_room: impl FnOnce() -> DigestRoom, item: DigestItem, reason: &Reason) {
+    pub fn push(
+        &mut self,
+        room_id: &RoomId,
+        make_room: impl FnOnce() -> DigestRoom,
+        item: DigestItem,
+        reason: &Reason,
+    ) {
         let id = clean(&room_id.to_string(), 100);
         let idx = match self.rooms.iter().position(|r| r.id == id) {
             Some(i) => i,
@@ -215,7 +229,12 @@ pub fn digest_item(
         severity: f.severity.as_str().to_string(),
         subject_kind: f.subject.kind.as_str().to_string(),
         subject_name: clean(&f.subject.name, 200),
-        subject_email: f.subject.email.as_deref().map(|e| clean(e, 254)).filter(|e| !e.is_empty()),
+        subject_email: f
+            .subject
+            .email
+            .as_deref()
+            .map(|e| clean(e, 254))
+            .filter(|e| !e.is_empty()),
         access: f.access.as_deref().map(|a| clean(a, 50)),
         status: f.status.as_str().to_string(),
         outcome: outcome_text(f, actions, dry_run),
@@ -254,14 +273,22 @@ pub fn summary_item(
             clean(&f.subject.name, 200),
             clean(e, 254)
         ),
-        _ => format!("{} {}", f.subject.kind.as_str(), clean(&f.subject.name, 200)),
+        _ => format!(
+            "{} {}",
+            f.subject.kind.as_str(),
+            clean(&f.subject.name, 200)
+        ),
     };
     SummaryItem {
         check: f.check.name().to_string(),
         severity: f.severity.as_str().to_string(),
         status: f.status.as_str().to_string(),
         room_id: f.room.as_ref().map(|r| clean(&r.id.to_string(), 100)),
-        room_title: f.room.as_ref().map(|r| clean(&r.title, 200)).unwrap_or_default(),
+        room_title: f
+            .room
+            .as_ref()
+            .map(|r| clean(&r.title, 200))
+            .unwrap_or_default(),
         subject,
         outcome: outcome_text(f, actions, dry_run),
         detail: clean(&f.detail, 500),
@@ -327,14 +354,27 @@ pub struct EscalationCtx {
 /// be audited included) and actions that failed.
 pub fn failure_lines(findings: &[Finding], actions: &[ActionRecord]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for f in findings.iter().filter(|f| f.status == FindingStatus::Failed) {
+    for f in findings
+        .iter()
+        .filter(|f| f.status == FindingStatus::Failed)
+    {
         let room = f
             .room
             .as_ref()
-            .map(|r| format!("room \"{}\" ({}), ", clean(&r.title, 200), clean(&r.id.to_string(), 100)))
+            .map(|r| {
+                format!(
+                    "room \"{}\" ({}), ",
+                    clean(&r.title, 200),
+                    clean(&r.id.to_string(), 100)
+                )
+            })
             .unwrap_or_default();
         let detail = clean(&f.detail, 500);
-        let detail = if detail.is_empty() { "no detail".to_string() } else { detail };
+        let detail = if detail.is_empty() {
+            "no detail".to_string()
+        } else {
+            detail
+        };
         out.push(format!(
             "{}: {room}{} {}: {detail}",
             f.check.name(),
@@ -342,7 +382,10 @@ pub fn failure_lines(findings: &[Finding], actions: &[ActionRecord]) -> Vec<Stri
             clean(&f.subject.name, 200),
         ));
     }
-    for a in actions.iter().filter(|a| a.outcome == ActionOutcome::Failed) {
+    for a in actions
+        .iter()
+        .filter(|a| a.outcome == ActionOutcome::Failed)
+    {
         let room = a
             .room_id
             .as_ref()
@@ -358,7 +401,9 @@ pub fn failure_lines(findings: &[Finding], actions: &[ActionRecord]) -> Vec<Stri
     if out.len() > MAX_FAILURE_LINES {
         let more = out.len() - MAX_FAILURE_LINES;
         out.truncate(MAX_FAILURE_LINES);
-        out.push(format!("… and {more} more (see findings.csv and actions.csv)"));
+        out.push(format!(
+            "… and {more} more (see findings.csv and actions.csv)"
+        ));
     }
     out
 }
@@ -589,8 +634,14 @@ mod tests {
     #[test]
     fn message_ids_are_stable_and_distinct() {
         let a = message_id(&["r1", "digest", "ann@example.com"], "example.com");
-        assert_eq!(a, message_id(&["r1", "digest", "ann@example.com"], "example.com"));
-        assert_ne!(a, message_id(&["r1", "digest", "bob@example.com"], "example.com"));
+        assert_eq!(
+            a,
+            message_id(&["r1", "digest", "ann@example.com"], "example.com")
+        );
+        assert_ne!(
+            a,
+            message_id(&["r1", "digest", "bob@example.com"], "example.com")
+        );
         assert!(a.starts_with('<') && a.ends_with("@example.com>"));
     }
 }

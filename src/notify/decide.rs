@@ -44,7 +44,9 @@ pub struct Cadence {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reason {
     New,
-    StatusChanged { from: String },
+    StatusChanged {
+        from: String,
+    },
     RecipientChanged,
     /// The n-th reminder (1-based).
     Reminder(u32),
@@ -60,7 +62,9 @@ impl Reason {
             Reason::StatusChanged { from } => format!("status changed (was {from})"),
             Reason::RecipientChanged => "first message to this address".into(),
             Reason::Reminder(n) => format!("reminder {n}: still unresolved"),
-            Reason::Escalated => "still unresolved after reminders: escalated to the security team".into(),
+            Reason::Escalated => {
+                "still unresolved after reminders: escalated to the security team".into()
+            }
         }
     }
 }
@@ -166,7 +170,12 @@ mod tests {
     }
 
     /// Applies a decision the way the notifier stores it.
-    fn remember(prev: Option<Previous>, d: &Option<(Reason, Next)>, status: FindingStatus, now: DateTime<Utc>) -> Option<Previous> {
+    fn remember(
+        prev: Option<Previous>,
+        d: &Option<(Reason, Next)>,
+        status: FindingStatus,
+        now: DateTime<Utc>,
+    ) -> Option<Previous> {
         match d {
             None => prev,
             Some((_, next)) => Some(Previous {
@@ -188,20 +197,40 @@ mod tests {
 
         // The next run, a day later, same status: nothing.
         clock.advance(Duration::days(1));
-        assert_eq!(decide(prev.as_ref(), FindingStatus::Open, TO, clock.now(), CADENCE), None);
+        assert_eq!(
+            decide(prev.as_ref(), FindingStatus::Open, TO, clock.now(), CADENCE),
+            None
+        );
 
         // The status changed: mailed again, reminders start over.
         clock.advance(Duration::days(1));
-        let d = decide(prev.as_ref(), FindingStatus::Fixed, TO, clock.now(), CADENCE);
+        let d = decide(
+            prev.as_ref(),
+            FindingStatus::Fixed,
+            TO,
+            clock.now(),
+            CADENCE,
+        );
         assert_eq!(
             d.as_ref().map(|d| &d.0),
-            Some(&Reason::StatusChanged { from: "open".into() })
+            Some(&Reason::StatusChanged {
+                from: "open".into()
+            })
         );
         let prev = remember(prev, &d, FindingStatus::Fixed, clock.now());
 
         // A fixed finding is never reminded about.
         clock.advance(Duration::days(30));
-        assert_eq!(decide(prev.as_ref(), FindingStatus::Fixed, TO, clock.now(), CADENCE), None);
+        assert_eq!(
+            decide(
+                prev.as_ref(),
+                FindingStatus::Fixed,
+                TO,
+                clock.now(),
+                CADENCE
+            ),
+            None
+        );
     }
 
     #[test]
@@ -240,7 +269,10 @@ mod tests {
             escalated: false,
         };
         let just_before = t0() + Duration::days(7) - Duration::seconds(1);
-        assert_eq!(decide(Some(&prev), FindingStatus::Open, TO, just_before, CADENCE), None);
+        assert_eq!(
+            decide(Some(&prev), FindingStatus::Open, TO, just_before, CADENCE),
+            None
+        );
         let at = t0() + Duration::days(7);
         assert_eq!(
             decide(Some(&prev), FindingStatus::Open, TO, at, CADENCE).map(|d| d.0),
@@ -274,7 +306,10 @@ mod tests {
             escalated: false,
         };
         let later = t0() + Duration::days(100);
-        assert_eq!(decide(Some(&prev), FindingStatus::Exempt, TO, later, CADENCE), None);
+        assert_eq!(
+            decide(Some(&prev), FindingStatus::Exempt, TO, later, CADENCE),
+            None
+        );
         let open = Previous {
             status: "open".into(),
             ..prev
@@ -283,7 +318,10 @@ mod tests {
             renotify_after_days: 0,
             escalate_after_reminders: 0,
         };
-        assert_eq!(decide(Some(&open), FindingStatus::Open, TO, later, off), None);
+        assert_eq!(
+            decide(Some(&open), FindingStatus::Open, TO, later, off),
+            None
+        );
     }
 
     #[test]
@@ -295,7 +333,13 @@ mod tests {
             reminders_sent: 2,
             escalated: false,
         };
-        let d = decide(Some(&prev), FindingStatus::Open, "Ann@Example.com", t0() + Duration::days(1), CADENCE);
+        let d = decide(
+            Some(&prev),
+            FindingStatus::Open,
+            "Ann@Example.com",
+            t0() + Duration::days(1),
+            CADENCE,
+        );
         assert_eq!(
             d,
             Some((
@@ -311,7 +355,16 @@ mod tests {
             notified_to: TO.into(),
             ..prev
         };
-        assert_eq!(decide(Some(&same), FindingStatus::Open, "ANN@example.com", t0() + Duration::days(1), CADENCE), None);
+        assert_eq!(
+            decide(
+                Some(&same),
+                FindingStatus::Open,
+                "ANN@example.com",
+                t0() + Duration::days(1),
+                CADENCE
+            ),
+            None
+        );
     }
 
     #[test]
@@ -328,7 +381,14 @@ mod tests {
             escalated: false,
         };
         assert_eq!(
-            decide(Some(&prev), FindingStatus::Failed, TO, t0() + Duration::days(7), cadence).map(|d| d.0),
+            decide(
+                Some(&prev),
+                FindingStatus::Failed,
+                TO,
+                t0() + Duration::days(7),
+                cadence
+            )
+            .map(|d| d.0),
             Some(Reason::Escalated)
         );
     }

@@ -99,9 +99,17 @@ impl NotifyReport {
 
 /// Where one room's findings are mailed.
 enum Route {
-    Owner { address: Address, name: Option<String> },
-    Fallback { address: Address, reason: String },
-    Nobody { reason: String },
+    Owner {
+        address: Address,
+        name: Option<String>,
+    },
+    Fallback {
+        address: Address,
+        reason: String,
+    },
+    Nobody {
+        reason: String,
+    },
 }
 
 /// One owner digest being assembled.
@@ -143,10 +151,12 @@ fn address(key: &'static str, text: &str) -> Result<Address, NotifyError> {
             address: text.to_string(),
         });
     }
-    text.trim().parse::<Address>().map_err(|_| NotifyError::Address {
-        key,
-        address: text.to_string(),
-    })
+    text.trim()
+        .parse::<Address>()
+        .map_err(|_| NotifyError::Address {
+            key,
+            address: text.to_string(),
+        })
 }
 
 impl Notifier {
@@ -159,7 +169,10 @@ impl Notifier {
 
     /// Like [`Notifier::new`] with a transport of the caller's (tests use a
     /// [`RecordingTransport`]).
-    pub fn with_transport(config: &NotifyConfig, transport: Box<dyn MailTransport>) -> Result<Notifier, NotifyError> {
+    pub fn with_transport(
+        config: &NotifyConfig,
+        transport: Box<dyn MailTransport>,
+    ) -> Result<Notifier, NotifyError> {
         let from_addr = address("from", &config.from)?;
         let from_domain = from_addr.domain().to_string();
         let fallback = config
@@ -186,7 +199,11 @@ impl Notifier {
         for name in ["summary.subject.txt", "summary.txt", "summary.html"] {
             templates.render(name, &s)?;
         }
-        for name in ["escalation.subject.txt", "escalation.txt", "escalation.html"] {
+        for name in [
+            "escalation.subject.txt",
+            "escalation.txt",
+            "escalation.html",
+        ] {
             templates.render(name, &e)?;
         }
         Ok(Notifier {
@@ -249,7 +266,11 @@ impl Notifier {
     }
 
     /// Retries queued messages (called at daemon start and by after_run).
-    pub async fn flush_queue(&self, state: &StateStore, now: DateTime<Utc>) -> Result<NotifyReport, NotifyError> {
+    pub async fn flush_queue(
+        &self,
+        state: &StateStore,
+        now: DateTime<Utc>,
+    ) -> Result<NotifyReport, NotifyError> {
         if !self.config.enabled {
             return Ok(NotifyReport::default());
         }
@@ -329,8 +350,12 @@ impl Notifier {
                 continue;
             }
             let (to, redirect) = match self.route(room, &mut invalid) {
-                Route::Owner { address, name } => (compose::mailbox(name.as_deref(), address), None),
-                Route::Fallback { address, reason } => (compose::mailbox(None, address), Some(reason)),
+                Route::Owner { address, name } => {
+                    (compose::mailbox(name.as_deref(), address), None)
+                }
+                Route::Fallback { address, reason } => {
+                    (compose::mailbox(None, address), Some(reason))
+                }
                 Route::Nobody { reason } => {
                     let line = format!(
                         "room \"{}\" ({}): {reason}",
@@ -366,7 +391,9 @@ impl Notifier {
             let Some(draft) = drafts.get_mut(idx) else {
                 continue;
             };
-            let Some((reason, next)) = decide::decide(previous.get(&key), f.status, &addr, now, cadence) else {
+            let Some((reason, next)) =
+                decide::decide(previous.get(&key), f.status, &addr, now, cadence)
+            else {
                 draft.ctx.unchanged += 1;
                 continue;
             };
@@ -441,7 +468,15 @@ impl Notifier {
                     .push("notify.security_team is empty: escalations and undeliverable rooms are reported to nobody".into());
             }
         } else {
-            let ctx = self.summary_ctx(outcome, now, escalations, undeliverable, &invalid, digests, backlog);
+            let ctx = self.summary_ctx(
+                outcome,
+                now,
+                escalations,
+                undeliverable,
+                &invalid,
+                digests,
+                backlog,
+            );
             self.queue_summary(state, outcome, ctx, now, report)?;
         }
         Ok(())
@@ -541,14 +576,27 @@ impl Notifier {
         let (subject, text, html) = match rendered {
             Ok(r) => r,
             Err(e) => {
-                report.warnings.push(format!("{kind} message not composed: {e}"));
+                report
+                    .warnings
+                    .push(format!("{kind} message not composed: {e}"));
                 return None;
             }
         };
-        match compose::build(&self.from, to, &subject, message_id, now, text, html, attachments) {
+        match compose::build(
+            &self.from,
+            to,
+            &subject,
+            message_id,
+            now,
+            text,
+            html,
+            attachments,
+        ) {
             Ok(b) => Some(b),
             Err(e) => {
-                report.warnings.push(format!("{kind} message not composed: {e}"));
+                report
+                    .warnings
+                    .push(format!("{kind} message not composed: {e}"));
                 None
             }
         }
@@ -582,10 +630,23 @@ impl Notifier {
             "digest".into(),
             draft.ctx.recipient.clone(),
         ];
-        parts.extend(draft.remember.iter().map(|r| format!("{}={}", r.key, r.status)));
+        parts.extend(
+            draft
+                .remember
+                .iter()
+                .map(|r| format!("{}={}", r.key, r.status)),
+        );
         let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
         let mid = compose::message_id(&refs, &self.from_domain);
-        let Some(built) = self.render_and_build("digest", &draft.ctx, std::slice::from_ref(&draft.to), &mid, now, Vec::new(), report) else {
+        let Some(built) = self.render_and_build(
+            "digest",
+            &draft.ctx,
+            std::slice::from_ref(&draft.to),
+            &mid,
+            now,
+            Vec::new(),
+            report,
+        ) else {
             return Ok(false);
         };
         let msg = outgoing("digest", &outcome.run_id, mid, built);
@@ -615,7 +676,15 @@ impl Notifier {
         parts.extend(keys.iter().map(String::as_str));
         let mid = compose::message_id(&parts, &self.from_domain);
         let mailbox = compose::mailbox(None, to.clone());
-        if let Some(built) = self.render_and_build("escalation", &ctx, &[mailbox], &mid, now, Vec::new(), report) {
+        if let Some(built) = self.render_and_build(
+            "escalation",
+            &ctx,
+            &[mailbox],
+            &mid,
+            now,
+            Vec::new(),
+            report,
+        ) {
             let msg = outgoing("escalation", &outcome.run_id, mid, built);
             self.enqueue(state, &msg, &[], now, report)?;
         }
@@ -632,7 +701,8 @@ impl Notifier {
     ) -> Result<(), NotifyError> {
         let mut files = Vec::new();
         for name in ["findings.csv", "actions.csv"] {
-            let (note, bytes) = compose::attachment(&outcome.report_dir, name, self.config.attachment_max_bytes);
+            let (note, bytes) =
+                compose::attachment(&outcome.report_dir, name, self.config.attachment_max_bytes);
             if let Some(b) = bytes {
                 files.push((name.to_string(), b));
             }
@@ -656,7 +726,11 @@ impl Notifier {
     /// Hands every queued message to the transport, oldest first. Stops at
     /// the first failure that concerns the server rather than the message;
     /// the rest stay queued for the next round.
-    async fn deliver(&self, state: &StateStore, now: DateTime<Utc>) -> Result<NotifyReport, NotifyError> {
+    async fn deliver(
+        &self,
+        state: &StateStore,
+        now: DateTime<Utc>,
+    ) -> Result<NotifyReport, NotifyError> {
         let _one_round = self.delivery.lock().await;
         let mut r = NotifyReport::default();
         let pending = store::pending(state)?;
@@ -691,7 +765,8 @@ impl Notifier {
                     if e.stops_delivery() {
                         stopped = Some(e);
                     } else {
-                        r.warnings.push(format!("{} message {}: {e}", p.kind, p.message_id));
+                        r.warnings
+                            .push(format!("{} message {}: {e}", p.kind, p.message_id));
                     }
                 }
             }
@@ -709,7 +784,12 @@ impl Notifier {
 }
 
 /// A built message as the queue stores it.
-fn outgoing(kind: &'static str, run_id: &str, message_id: String, built: compose::Built) -> Outgoing {
+fn outgoing(
+    kind: &'static str,
+    run_id: &str,
+    message_id: String,
+    built: compose::Built,
+) -> Outgoing {
     Outgoing {
         message_id,
         kind,
@@ -723,8 +803,16 @@ fn outgoing(kind: &'static str, run_id: &str, message_id: String, built: compose
 
 /// The owner as messages name them.
 fn owner_label(room: &RoomInfo) -> String {
-    let name = room.owner_name.as_deref().map(|n| clean(n, 100)).filter(|n| !n.is_empty());
-    let email = room.owner_email.as_deref().map(|e| clean(e, 254)).filter(|e| !e.is_empty());
+    let name = room
+        .owner_name
+        .as_deref()
+        .map(|n| clean(n, 100))
+        .filter(|n| !n.is_empty());
+    let email = room
+        .owner_email
+        .as_deref()
+        .map(|e| clean(e, 254))
+        .filter(|e| !e.is_empty());
     match (name, email, &room.owner_id) {
         (Some(n), Some(e), _) => format!("{n} <{e}>"),
         (Some(n), None, _) => n,
@@ -750,7 +838,10 @@ fn envelope_of(p: &store::Pending) -> Result<lettre::address::Envelope, MailErro
         if !is_valid_email(r) {
             return Err(invalid(format!("recipient {r:?} is not a valid address")));
         }
-        to.push(r.parse::<Address>().map_err(|e| invalid(format!("recipient {r:?}: {e}")))?);
+        to.push(
+            r.parse::<Address>()
+                .map_err(|e| invalid(format!("recipient {r:?}: {e}")))?,
+        );
     }
     lettre::address::Envelope::new(Some(from), to).map_err(|e| invalid(e.to_string()))
 }

@@ -143,7 +143,9 @@ pub fn load_previous(state: &StateStore) -> Result<HashMap<String, Previous>, St
 pub fn first_seen(state: &StateStore) -> Result<HashMap<String, DateTime<Utc>>, StateError> {
     let conn = state.lock();
     let mut stmt = conn
-        .prepare("SELECT key, first_seen FROM findings WHERE resolved_at IS NULL OR status = 'fixed'")
+        .prepare(
+            "SELECT key, first_seen FROM findings WHERE resolved_at IS NULL OR status = 'fixed'",
+        )
         .map_err(state.sql_err("read first seen"))?;
     let rows = stmt
         .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
@@ -162,7 +164,9 @@ pub fn first_seen(state: &StateStore) -> Result<HashMap<String, DateTime<Utc>>, 
 /// that are not in this run: if one comes back, it is new again.
 pub fn forget_resolved(state: &StateStore, current: &HashSet<String>) -> Result<usize, StateError> {
     let mut conn = state.lock();
-    let tx = conn.transaction().map_err(state.sql_err("begin forget resolved"))?;
+    let tx = conn
+        .transaction()
+        .map_err(state.sql_err("begin forget resolved"))?;
     let resolved: Vec<String> = {
         let mut stmt = tx
             .prepare(
@@ -182,7 +186,8 @@ pub fn forget_resolved(state: &StateStore, current: &HashSet<String>) -> Result<
             .execute("DELETE FROM notify_findings WHERE key = ?1", params![key])
             .map_err(state.sql_err("forget resolved finding"))?;
     }
-    tx.commit().map_err(state.sql_err("commit forget resolved"))?;
+    tx.commit()
+        .map_err(state.sql_err("commit forget resolved"))?;
     Ok(n)
 }
 
@@ -196,7 +201,9 @@ pub fn enqueue(
     now: DateTime<Utc>,
 ) -> Result<bool, StateError> {
     let mut conn = state.lock();
-    let tx = conn.transaction().map_err(state.sql_err("begin queue message"))?;
+    let tx = conn
+        .transaction()
+        .map_err(state.sql_err("begin queue message"))?;
     let recipients = serde_json::to_string(&msg.recipients).unwrap_or_else(|_| "[]".into());
     let inserted = tx
         .execute(
@@ -240,7 +247,8 @@ pub fn enqueue(
         )
         .map_err(state.sql_err("record notified finding"))?;
     }
-    tx.commit().map_err(state.sql_err("commit queued message"))?;
+    tx.commit()
+        .map_err(state.sql_err("commit queued message"))?;
     Ok(true)
 }
 
@@ -272,9 +280,11 @@ pub fn pending(state: &StateStore) -> Result<Vec<Pending>, StateError> {
 pub fn pending_count(state: &StateStore) -> Result<usize, StateError> {
     state
         .lock()
-        .query_row("SELECT COUNT(*) FROM notify_queue WHERE sent_at IS NULL", [], |r| {
-            r.get::<_, i64>(0)
-        })
+        .query_row(
+            "SELECT COUNT(*) FROM notify_queue WHERE sent_at IS NULL",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
         .map(|n| usize::try_from(n).unwrap_or(0))
         .map_err(state.sql_err("count queued messages"))
 }
@@ -306,7 +316,12 @@ pub fn mark_sent(state: &StateStore, id: i64, now: DateTime<Utc>) -> Result<(), 
     Ok(())
 }
 
-pub fn mark_failed(state: &StateStore, id: i64, now: DateTime<Utc>, error: &str) -> Result<(), StateError> {
+pub fn mark_failed(
+    state: &StateStore,
+    id: i64,
+    now: DateTime<Utc>,
+    error: &str,
+) -> Result<(), StateError> {
     state
         .lock()
         .execute(
@@ -374,7 +389,10 @@ mod tests {
         mark_sent(&s, p[0].id, now).unwrap();
         assert_eq!(pending_count(&s).unwrap(), 0);
         assert_eq!(raw(&s, p[0].id).unwrap(), None);
-        assert_eq!(prune_sent(&s, now + chrono::Duration::days(181)).unwrap(), 1);
+        assert_eq!(
+            prune_sent(&s, now + chrono::Duration::days(181)).unwrap(),
+            1
+        );
     }
 
     #[test]

@@ -17,15 +17,30 @@ use super::NotifyError;
 
 /// Every template name, with its built-in default.
 pub const DEFAULTS: [(&str, &str); 9] = [
-    ("digest.subject.txt", include_str!("../../templates/digest.subject.txt")),
+    (
+        "digest.subject.txt",
+        include_str!("../../templates/digest.subject.txt"),
+    ),
     ("digest.txt", include_str!("../../templates/digest.txt")),
     ("digest.html", include_str!("../../templates/digest.html")),
-    ("summary.subject.txt", include_str!("../../templates/summary.subject.txt")),
+    (
+        "summary.subject.txt",
+        include_str!("../../templates/summary.subject.txt"),
+    ),
     ("summary.txt", include_str!("../../templates/summary.txt")),
     ("summary.html", include_str!("../../templates/summary.html")),
-    ("escalation.subject.txt", include_str!("../../templates/escalation.subject.txt")),
-    ("escalation.txt", include_str!("../../templates/escalation.txt")),
-    ("escalation.html", include_str!("../../templates/escalation.html")),
+    (
+        "escalation.subject.txt",
+        include_str!("../../templates/escalation.subject.txt"),
+    ),
+    (
+        "escalation.txt",
+        include_str!("../../templates/escalation.txt"),
+    ),
+    (
+        "escalation.html",
+        include_str!("../../templates/escalation.html"),
+    ),
 ];
 
 /// The largest override file read; wording, not data.
@@ -40,7 +55,9 @@ pub struct Templates {
 
 impl std::fmt::Debug for Templates {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Templates").field("origins", &self.origins).finish()
+        f.debug_struct("Templates")
+            .field("origins", &self.origins)
+            .finish()
     }
 }
 
@@ -109,7 +126,7 @@ fn check_dir(dir: &Path) -> Result<(), NotifyError> {
     })?;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
-        if name.starts_with('.') {
+        if name.starts_with('.') || name.ends_with(".md") {
             continue;
         }
         // A misspelt override would silently be ignored: say so.
@@ -150,7 +167,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("digest.subject.txt"), "Custom {{ run_id }}").unwrap();
         let t = Templates::load(Some(dir.path())).unwrap();
-        let out = t.render("digest.subject.txt", &serde_json::json!({"run_id": "r1"})).unwrap();
+        let out = t
+            .render("digest.subject.txt", &serde_json::json!({"run_id": "r1"}))
+            .unwrap();
         assert_eq!(out, "Custom r1");
 
         std::fs::write(dir.path().join("summary.txt"), "{% for x in %}").unwrap();
@@ -163,7 +182,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("digest.subject.txt"), "{{ run_idd }}").unwrap();
         let t = Templates::load(Some(dir.path())).unwrap();
-        assert!(t.render("digest.subject.txt", &serde_json::json!({"run_id": "r1"})).is_err());
+        assert!(
+            t.render("digest.subject.txt", &serde_json::json!({"run_id": "r1"}))
+                .is_err()
+        );
     }
 
     #[test]
@@ -171,7 +193,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("digest.html"), "<p>{{ x }}</p>").unwrap();
         let t = Templates::load(Some(dir.path())).unwrap();
-        let out = t.render("digest.html", &serde_json::json!({"x": "<script>"})).unwrap();
+        let out = t
+            .render("digest.html", &serde_json::json!({"x": "<script>"}))
+            .unwrap();
         assert_eq!(out, "<p>&lt;script&gt;</p>");
     }
 }

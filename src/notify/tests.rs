@@ -74,7 +74,11 @@ fn outcome(run_id: &str, at: chrono::DateTime<Utc>, findings: Vec<Finding>) -> R
         rooms_failed: 0,
         warnings: Vec::new(),
         dry_run: true,
-        result: if attention { RunResult::Attention } else { RunResult::Clean },
+        result: if attention {
+            RunResult::Attention
+        } else {
+            RunResult::Clean
+        },
         key_user: None,
     }
 }
@@ -103,7 +107,14 @@ impl Harness {
         let now = self.clock.now();
         let o = outcome(run_id, now, findings);
         self.state
-            .record_findings(run_id, now, &o.findings, &o.checks_run, &HashSet::new(), &[])
+            .record_findings(
+                run_id,
+                now,
+                &o.findings,
+                &o.checks_run,
+                &HashSet::new(),
+                &[],
+            )
             .unwrap();
         self.notifier.after_run(&self.state, &o, now).await.unwrap()
     }
@@ -135,21 +146,26 @@ async fn dedup_new_same_changed_reminder_escalation() {
     let r = || room(1, "Project X", Some(OWNER), Some(true));
 
     // Run 1: new → one digest, one summary.
-    let rep = h.run("r1", vec![guest(r(), "g1", FindingStatus::Open)]).await;
+    let rep = h
+        .run("r1", vec![guest(r(), "g1", FindingStatus::Open)])
+        .await;
     assert_eq!((rep.queued, rep.sent, rep.failed), (2, 2, 0));
     assert_eq!(h.to(OWNER).len(), 1);
     assert!(text(&h.to(OWNER)[0]).contains("new finding"));
 
     // Run 2 next day, same status → no digest (the summary still goes).
     h.clock.advance(Duration::days(1));
-    let rep = h.run("r2", vec![guest(r(), "g1", FindingStatus::Open)]).await;
+    let rep = h
+        .run("r2", vec![guest(r(), "g1", FindingStatus::Open)])
+        .await;
     assert_eq!(rep.queued, 1);
     assert_eq!(h.to(OWNER).len(), 1);
     assert_eq!(h.to("secteam@corp.example").len(), 2);
 
     // Run 3: the status changed → mailed again.
     h.clock.advance(Duration::days(1));
-    h.run("r3", vec![guest(r(), "g1", FindingStatus::Failed)]).await;
+    h.run("r3", vec![guest(r(), "g1", FindingStatus::Failed)])
+        .await;
     assert_eq!(h.to(OWNER).len(), 2);
     assert!(text(&h.to(OWNER)[1]).contains("status changed (was open)"));
 
@@ -158,11 +174,22 @@ async fn dedup_new_same_changed_reminder_escalation() {
     for day in 1..=21 {
         h.clock.advance(Duration::days(1));
         let before = h.to(OWNER).len();
-        h.run(&format!("d{day}"), vec![guest(r(), "g1", FindingStatus::Failed)]).await;
+        h.run(
+            &format!("d{day}"),
+            vec![guest(r(), "g1", FindingStatus::Failed)],
+        )
+        .await;
         let after = h.to(OWNER);
         if after.len() > before {
             let t = text(&after[after.len() - 1]);
-            whys.push((day, t.lines().find(|l| l.contains("Why you are told")).unwrap_or("").trim().to_string()));
+            whys.push((
+                day,
+                t.lines()
+                    .find(|l| l.contains("Why you are told"))
+                    .unwrap_or("")
+                    .trim()
+                    .to_string(),
+            ));
         }
     }
     assert_eq!(whys.len(), 3, "{whys:?}");
@@ -180,30 +207,54 @@ async fn dedup_new_same_changed_reminder_escalation() {
     let summaries = h.to("secteam@corp.example");
     let last = text(summaries.last().unwrap());
     assert!(last.contains("Escalated"), "{last}");
-    assert!(parse(summaries.last().unwrap()).subject().unwrap().contains("1 escalated"));
+    assert!(
+        parse(summaries.last().unwrap())
+            .subject()
+            .unwrap()
+            .contains("1 escalated")
+    );
 }
 
 #[tokio::test]
 async fn one_digest_per_owner_across_checks_and_rooms() {
     let h = Harness::new(config());
-    let mut link = guest(room(2, "Room B", Some(OWNER), None), "link-1", FindingStatus::Open);
+    let mut link = guest(
+        room(2, "Room B", Some(OWNER), None),
+        "link-1",
+        FindingStatus::Open,
+    );
     link.check = CheckId::ArchivedRoomLinks;
     link.subject.kind = SubjectKind::Link;
     link.subject.email = None;
     h.run(
         "r1",
         vec![
-            guest(room(1, "Room A", Some(OWNER), Some(true)), "g1", FindingStatus::Open),
-            guest(room(1, "Room A", Some(OWNER), Some(true)), "g2", FindingStatus::Fixed),
+            guest(
+                room(1, "Room A", Some(OWNER), Some(true)),
+                "g1",
+                FindingStatus::Open,
+            ),
+            guest(
+                room(1, "Room A", Some(OWNER), Some(true)),
+                "g2",
+                FindingStatus::Fixed,
+            ),
             link,
-            guest(room(3, "Room C", Some("bob@corp.example"), Some(true)), "g3", FindingStatus::Open),
+            guest(
+                room(3, "Room C", Some("bob@corp.example"), Some(true)),
+                "g3",
+                FindingStatus::Open,
+            ),
         ],
     )
     .await;
     let ann = h.to(OWNER);
     assert_eq!(ann.len(), 1);
     let t = text(&ann[0]);
-    assert!(t.contains("Room A") && t.contains("Room B") && !t.contains("Room C"), "{t}");
+    assert!(
+        t.contains("Room A") && t.contains("Room B") && !t.contains("Room C"),
+        "{t}"
+    );
     assert!(t.contains("removed (done and verified)"), "{t}");
     assert_eq!(h.to("bob@corp.example").len(), 1);
 }
@@ -215,9 +266,21 @@ async fn unreachable_owners_go_to_the_fallback_and_disabled_users_are_never_mail
         .run(
             "r1",
             vec![
-                guest(room(1, "Disabled owner", Some(OWNER), Some(false)), "g1", FindingStatus::Open),
-                guest(room(2, "No email", None, Some(true)), "g2", FindingStatus::Open),
-                guest(room(3, "Bad email", Some("not an address"), Some(true)), "g3", FindingStatus::Open),
+                guest(
+                    room(1, "Disabled owner", Some(OWNER), Some(false)),
+                    "g1",
+                    FindingStatus::Open,
+                ),
+                guest(
+                    room(2, "No email", None, Some(true)),
+                    "g2",
+                    FindingStatus::Open,
+                ),
+                guest(
+                    room(3, "Bad email", Some("not an address"), Some(true)),
+                    "g3",
+                    FindingStatus::Open,
+                ),
             ],
         )
         .await;
@@ -227,7 +290,12 @@ async fn unreachable_owners_go_to_the_fallback_and_disabled_users_are_never_mail
     assert_eq!(fb.len(), 1);
     let t = text(&fb[0]);
     assert!(t.contains("fallback contact"), "{t}");
-    assert!(t.contains("is disabled") && t.contains("has no email address") && t.contains("invalid email address"), "{t}");
+    assert!(
+        t.contains("is disabled")
+            && t.contains("has no email address")
+            && t.contains("invalid email address"),
+        "{t}"
+    );
     for m in h.transport.sent() {
         assert!(!m.to.iter().any(|t| t.contains("not an address")));
     }
@@ -239,24 +307,46 @@ async fn without_fallback_unreachable_owners_are_reported_to_the_security_team()
     cfg.fallback_address = None;
     let h = Harness::new(cfg);
     let rep = h
-        .run("r1", vec![guest(room(1, "Disabled owner", Some(OWNER), Some(false)), "g1", FindingStatus::Open)])
+        .run(
+            "r1",
+            vec![guest(
+                room(1, "Disabled owner", Some(OWNER), Some(false)),
+                "g1",
+                FindingStatus::Open,
+            )],
+        )
         .await;
     assert!(h.to(OWNER).is_empty());
-    assert!(rep.warnings.iter().any(|w| w.contains("fallback_address")), "{:?}", rep.warnings);
+    assert!(
+        rep.warnings.iter().any(|w| w.contains("fallback_address")),
+        "{:?}",
+        rep.warnings
+    );
     let s = text(&h.to("secteam@corp.example")[0]);
-    assert!(s.contains("could not be told") && s.contains("Disabled owner"), "{s}");
+    assert!(
+        s.contains("could not be told") && s.contains("Disabled owner"),
+        "{s}"
+    );
 }
 
 #[tokio::test]
 async fn header_injection_in_a_room_title_adds_no_recipient() {
     let h = Harness::new(config());
     let evil = "Quarterly\r\nBcc: attacker@example.com\r\nX-Evil: 1";
-    let mut f = guest(room(1, evil, Some(OWNER), Some(true)), "g1", FindingStatus::Open);
+    let mut f = guest(
+        room(1, evil, Some(OWNER), Some(true)),
+        "g1",
+        FindingStatus::Open,
+    );
     f.room.as_mut().unwrap().owner_name = Some("Ann\r\nBcc: attacker@example.com".into());
     h.run("r1", vec![f]).await;
     for m in h.transport.sent() {
         // Envelope: nobody but the intended recipients.
-        assert!(!m.to.iter().any(|t| t.contains("attacker")), "envelope {:?}", m.to);
+        assert!(
+            !m.to.iter().any(|t| t.contains("attacker")),
+            "envelope {:?}",
+            m.to
+        );
         // Parsed headers: no Bcc, no injected header, To holds one address.
         let p = parse(&m.raw);
         assert!(p.bcc().is_none());
@@ -266,19 +356,43 @@ async fn header_injection_in_a_room_title_adds_no_recipient() {
         // The raw header block has no line starting with the injected name.
         let raw = String::from_utf8_lossy(&m.raw);
         let head = raw.split("\r\n\r\n").next().unwrap();
-        assert!(!head.lines().any(|l| l.starts_with("Bcc") || l.starts_with("X-Evil")), "{head}");
+        assert!(
+            !head
+                .lines()
+                .any(|l| l.starts_with("Bcc") || l.starts_with("X-Evil")),
+            "{head}"
+        );
     }
     let digest = &h.to(OWNER)[0];
     let p = parse(digest);
-    assert_eq!(p.to().unwrap().iter().filter_map(|a| a.address()).collect::<Vec<_>>(), vec![OWNER]);
-    assert!(p.subject().unwrap().contains("Quarterly Bcc: attacker@example.com X-Evil: 1"));
+    assert_eq!(
+        p.to()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a.address())
+            .collect::<Vec<_>>(),
+        vec![OWNER]
+    );
+    assert!(
+        p.subject()
+            .unwrap()
+            .contains("Quarterly Bcc: attacker@example.com X-Evil: 1")
+    );
 }
 
 #[tokio::test]
 async fn non_ascii_subjects_are_encoded() {
     let h = Harness::new(config());
     let title = "Überseeküche – 東京 Projekt";
-    h.run("r1", vec![guest(room(1, title, Some(OWNER), Some(true)), "g1", FindingStatus::Open)]).await;
+    h.run(
+        "r1",
+        vec![guest(
+            room(1, title, Some(OWNER), Some(true)),
+            "g1",
+            FindingStatus::Open,
+        )],
+    )
+    .await;
     let raw = &h.to(OWNER)[0];
     let all = String::from_utf8_lossy(raw).to_string();
     let head = all.split("\r\n\r\n").next().unwrap();
@@ -292,20 +406,41 @@ async fn non_ascii_subjects_are_encoded() {
 async fn a_down_transport_keeps_messages_queued_and_delivers_them_once() {
     let h = Harness::new(config());
     h.transport.set_down(true);
-    let rep = h.run("r1", vec![guest(room(1, "Project X", Some(OWNER), Some(true)), "g1", FindingStatus::Open)]).await;
+    let rep = h
+        .run(
+            "r1",
+            vec![guest(
+                room(1, "Project X", Some(OWNER), Some(true)),
+                "g1",
+                FindingStatus::Open,
+            )],
+        )
+        .await;
     assert_eq!(rep.queued, 2);
     assert_eq!(rep.sent, 0);
     // The first failure stops the round: the second message is not tried.
     assert_eq!(rep.failed, 1);
     assert_eq!(rep.still_queued, 2);
-    assert!(rep.warnings.iter().any(|w| w.contains("stay queued")), "{:?}", rep.warnings);
+    assert!(
+        rep.warnings.iter().any(|w| w.contains("stay queued")),
+        "{:?}",
+        rep.warnings
+    );
     assert!(h.transport.sent().is_empty());
 
     h.transport.set_down(false);
     h.clock.advance(Duration::hours(1));
-    let rep = h.notifier.flush_queue(&h.state, h.clock.now()).await.unwrap();
+    let rep = h
+        .notifier
+        .flush_queue(&h.state, h.clock.now())
+        .await
+        .unwrap();
     assert_eq!((rep.sent, rep.failed, rep.still_queued), (2, 0, 0));
-    let rep = h.notifier.flush_queue(&h.state, h.clock.now()).await.unwrap();
+    let rep = h
+        .notifier
+        .flush_queue(&h.state, h.clock.now())
+        .await
+        .unwrap();
     assert_eq!(rep.sent, 0);
     assert_eq!(h.to(OWNER).len(), 1);
 }
@@ -314,7 +449,15 @@ async fn a_down_transport_keeps_messages_queued_and_delivers_them_once() {
 async fn the_same_run_notified_twice_queues_nothing_new() {
     let h = Harness::new(config());
     let now = h.clock.now();
-    let o = outcome("r1", now, vec![guest(room(1, "P", Some(OWNER), Some(true)), "g1", FindingStatus::Open)]);
+    let o = outcome(
+        "r1",
+        now,
+        vec![guest(
+            room(1, "P", Some(OWNER), Some(true)),
+            "g1",
+            FindingStatus::Open,
+        )],
+    );
     let a = h.notifier.after_run(&h.state, &o, now).await.unwrap();
     let b = h.notifier.after_run(&h.state, &o, now).await.unwrap();
     assert_eq!((a.queued, b.queued), (2, 0));
@@ -324,7 +467,13 @@ async fn the_same_run_notified_twice_queues_nothing_new() {
 #[tokio::test]
 async fn a_resolved_finding_that_returns_is_new_again() {
     let h = Harness::new(config());
-    let f = || guest(room(1, "P", Some(OWNER), Some(true)), "g1", FindingStatus::Open);
+    let f = || {
+        guest(
+            room(1, "P", Some(OWNER), Some(true)),
+            "g1",
+            FindingStatus::Open,
+        )
+    };
     h.run("r1", vec![f()]).await;
     h.clock.advance(Duration::days(1));
     h.run("r2", vec![]).await; // gone: resolved by the run
@@ -340,7 +489,16 @@ async fn disabled_notifier_sends_nothing() {
     let mut cfg = config();
     cfg.enabled = false;
     let h = Harness::new(cfg);
-    let rep = h.run("r1", vec![guest(room(1, "P", Some(OWNER), Some(true)), "g1", FindingStatus::Open)]).await;
+    let rep = h
+        .run(
+            "r1",
+            vec![guest(
+                room(1, "P", Some(OWNER), Some(true)),
+                "g1",
+                FindingStatus::Open,
+            )],
+        )
+        .await;
     assert_eq!(rep, NotifyReport::default());
     assert!(h.transport.sent().is_empty());
 }
@@ -348,11 +506,18 @@ async fn disabled_notifier_sends_nothing() {
 #[test]
 fn a_broken_template_override_fails_at_start() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("digest.txt"), "{{ rooms[0].nonexistent_field }}").unwrap();
+    std::fs::write(
+        dir.path().join("digest.txt"),
+        "{{ rooms[0].nonexistent_field }}",
+    )
+    .unwrap();
     let mut cfg = config();
     cfg.templates_dir = Some(dir.path().to_path_buf());
     let e = Notifier::with_transport(&cfg, Box::new(RecordingTransport::new())).unwrap_err();
-    assert!(matches!(e, NotifyError::Template { ref name, .. } if name == "digest.txt"), "{e}");
+    assert!(
+        matches!(e, NotifyError::Template { ref name, .. } if name == "digest.txt"),
+        "{e}"
+    );
 }
 
 #[test]

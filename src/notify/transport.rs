@@ -48,7 +48,10 @@ pub enum MailError {
 impl MailError {
     /// True when trying the next queued message now is pointless.
     pub fn stops_delivery(&self) -> bool {
-        matches!(self, MailError::Unavailable { .. } | MailError::Outbox { .. })
+        matches!(
+            self,
+            MailError::Unavailable { .. } | MailError::Outbox { .. }
+        )
     }
 }
 
@@ -66,7 +69,10 @@ pub trait MailTransport: Send + Sync {
 
 /// Builds the configured transport. Reads `ca_file` and prepares TLS now, so
 /// a bad certificate path fails at start rather than at the first message.
-pub fn from_config(transport: &Transport, create_outbox: bool) -> Result<Box<dyn MailTransport>, NotifyError> {
+pub fn from_config(
+    transport: &Transport,
+    create_outbox: bool,
+) -> Result<Box<dyn MailTransport>, NotifyError> {
     match transport {
         Transport::Smtp(smtp) => Ok(Box::new(SmtpTransport::new(smtp)?)),
         Transport::Outbox(dir) => Ok(Box::new(OutboxTransport::new(dir, create_outbox)?)),
@@ -107,7 +113,9 @@ impl SmtpTransport {
                     })?;
                     params = params.add_root_certificate(cert);
                 }
-                let params = params.build_rustls().map_err(|e| tls_error(e.to_string()))?;
+                let params = params
+                    .build_rustls()
+                    .map_err(|e| tls_error(e.to_string()))?;
                 if cfg.tls == SmtpTls::Implicit {
                     Tls::Wrapper(params)
                 } else {

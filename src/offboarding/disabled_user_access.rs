@@ -39,10 +39,16 @@ pub fn proposals(
         } else if is_designated && drift_on {
             (
                 "disabled user is still a direct member of a designated archive room".to_string(),
-                Some("a designated archive room: archive-access-drift removes this member".to_string()),
+                Some(
+                    "a designated archive room: archive-access-drift removes this member"
+                        .to_string(),
+                ),
             )
         } else {
-            ("disabled user is still a direct member of this active room".to_string(), None)
+            (
+                "disabled user is still a direct member of this active room".to_string(),
+                None,
+            )
         };
         out.push(Proposal {
             finding: Finding {
@@ -57,7 +63,10 @@ pub fn proposals(
                         RoomState::Active
                     },
                     owner_id: room.owner_id().cloned(),
-                    owner_name: room.created_by.as_ref().and_then(|c| c.display_name.clone()),
+                    owner_name: room
+                        .created_by
+                        .as_ref()
+                        .and_then(|c| c.display_name.clone()),
                     owner_email: None,
                     owner_active: owned.then_some(false),
                     archived_since: None,
@@ -97,13 +106,31 @@ mod tests {
 
     #[test]
     fn access_table() {
-        let user: User = serde_json::from_value(serde_json::json!({"id": U, "status": 2, "displayName": "Dan"})).unwrap();
-        let rooms = [room(1, OTHER, false), room(2, U, false), room(3, OTHER, false), room(4, OTHER, true)];
+        let user: User =
+            serde_json::from_value(serde_json::json!({"id": U, "status": 2, "displayName": "Dan"}))
+                .unwrap();
+        let rooms = [
+            room(1, OTHER, false),
+            room(2, U, false),
+            room(3, OTHER, false),
+            room(4, OTHER, true),
+        ];
         let designated = [RoomId::Native(3)];
-        let got: Vec<(String, bool, Option<RoomState>)> = proposals(&user, &rooms, &designated, true, None)
-            .into_iter()
-            .map(|p| (p.finding.room.as_ref().map(|r| r.id.to_string()).unwrap_or_default(), p.fix.is_some(), p.room_state()))
-            .collect();
+        let got: Vec<(String, bool, Option<RoomState>)> =
+            proposals(&user, &rooms, &designated, true, None)
+                .into_iter()
+                .map(|p| {
+                    (
+                        p.finding
+                            .room
+                            .as_ref()
+                            .map(|r| r.id.to_string())
+                            .unwrap_or_default(),
+                        p.fix.is_some(),
+                        p.room_state(),
+                    )
+                })
+                .collect();
         assert_eq!(
             got,
             [
@@ -113,7 +140,10 @@ mod tests {
             ]
         );
         // Without the drift check, the designated room is fixed here.
-        let fixable: Vec<bool> = proposals(&user, &rooms, &designated, false, None).iter().map(|p| p.fix.is_some()).collect();
+        let fixable: Vec<bool> = proposals(&user, &rooms, &designated, false, None)
+            .iter()
+            .map(|p| p.fix.is_some())
+            .collect();
         assert_eq!(fixable, [true, false, true]);
     }
 }

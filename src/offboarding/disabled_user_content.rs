@@ -72,7 +72,10 @@ pub fn proposal(
     } else if archive_owner.is_none() {
         Some("archive.owner_id is not configured".to_string())
     } else if archive_owner == Some(&user.id) {
-        Some("the disabled user is the configured archive owner; choose another archive.owner_id".to_string())
+        Some(
+            "the disabled user is the configured archive owner; choose another archive.owner_id"
+                .to_string(),
+        )
     } else {
         None
     };
@@ -118,7 +121,10 @@ mod tests {
     }
 
     fn room(id: i64) -> Room {
-        serde_json::from_value(serde_json::json!({"id": id, "title": format!("Old {id}"), "rootFolderType": 20})).unwrap()
+        serde_json::from_value(
+            serde_json::json!({"id": id, "title": format!("Old {id}"), "rootFolderType": 20}),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -128,17 +134,39 @@ mod tests {
         let admin = user(true);
         let one = [room(7)];
         let many: Vec<Room> = (1..=7).map(room).collect();
-        // (name, user, necessary, archived, key is owner, archive owner) → (finding?, fix?, detail contains)
-        let table: Vec<(&str, &User, Option<bool>, &[Room], bool, Option<&Guid>, bool, bool, &str)> = vec![
-            ("nothing owned", &regular, Some(false), &[], false, Some(&owner), false, false, ""),
-            ("active content", &regular, Some(true), &[], false, Some(&owner), true, true, "reassign/necessary is true"),
-            ("only an archived room", &regular, Some(false), &one, false, Some(&owner), true, true, "owns 1 archived room"),
-            ("many archived rooms", &regular, Some(true), &many, false, Some(&owner), true, true, "and 2 more"),
-            ("admin, key not owner, nothing archived", &admin, None, &[], false, Some(&owner), true, false, "only the portal owner may ask"),
-            ("admin, key is owner", &admin, Some(true), &[], true, Some(&owner), true, true, "reassign/necessary"),
-            ("no archive owner", &regular, Some(true), &[], false, None, true, false, "reassign/necessary"),
+        struct Case<'a> {
+            name: &'a str,
+            user: &'a User,
+            necessary: Option<bool>,
+            archived: &'a [Room],
+            key_is_owner: bool,
+            archive_owner: Option<&'a Guid>,
+            finding: bool,
+            fixable: bool,
+            needle: &'a str,
+        }
+        #[rustfmt::skip]
+        let table = [
+            Case { name: "nothing owned", user: &regular, necessary: Some(false), archived: &[], key_is_owner: false, archive_owner: Some(&owner), finding: false, fixable: false, needle: "" },
+            Case { name: "active content", user: &regular, necessary: Some(true), archived: &[], key_is_owner: false, archive_owner: Some(&owner), finding: true, fixable: true, needle: "reassign/necessary is true" },
+            Case { name: "only an archived room", user: &regular, necessary: Some(false), archived: &one, key_is_owner: false, archive_owner: Some(&owner), finding: true, fixable: true, needle: "owns 1 archived room" },
+            Case { name: "many archived rooms", user: &regular, necessary: Some(true), archived: &many, key_is_owner: false, archive_owner: Some(&owner), finding: true, fixable: true, needle: "and 2 more" },
+            Case { name: "admin, key not owner, nothing archived", user: &admin, necessary: None, archived: &[], key_is_owner: false, archive_owner: Some(&owner), finding: true, fixable: false, needle: "only the portal owner may ask" },
+            Case { name: "admin, key is owner", user: &admin, necessary: Some(true), archived: &[], key_is_owner: true, archive_owner: Some(&owner), finding: true, fixable: true, needle: "reassign/necessary" },
+            Case { name: "no archive owner", user: &regular, necessary: Some(true), archived: &[], key_is_owner: false, archive_owner: None, finding: true, fixable: false, needle: "reassign/necessary" },
         ];
-        for (name, u, necessary, archived, key_is_owner, archive_owner, finding, fixable, needle) in table {
+        for Case {
+            name,
+            user: u,
+            necessary,
+            archived,
+            key_is_owner,
+            archive_owner,
+            finding,
+            fixable,
+            needle,
+        } in table
+        {
             let facts = ContentFacts {
                 user: u,
                 necessary,
@@ -150,7 +178,11 @@ mod tests {
             if let Some(p) = p {
                 assert_eq!(p.fix.is_some(), fixable, "{name}: {:?}", p.unfixable_reason);
                 assert_eq!(p.unfixable_reason.is_none(), fixable, "{name}");
-                assert!(p.finding.detail.contains(needle), "{name}: {}", p.finding.detail);
+                assert!(
+                    p.finding.detail.contains(needle),
+                    "{name}: {}",
+                    p.finding.detail
+                );
                 if let Some(Fix::Reassign { from, to }) = &p.fix {
                     assert_eq!(from, &Guid::new(U));
                     assert_eq!(to, &owner);

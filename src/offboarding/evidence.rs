@@ -66,7 +66,10 @@ pub async fn fetch(
         max_events: MAX_EVENTS,
     };
     let (by_user, about_user) = tokio::join!(client.audit_events(&by), client.audit_events(&about));
-    UserEvidence { by_user, about_user }
+    UserEvidence {
+        by_user,
+        about_user,
+    }
 }
 
 /// What the run can say about the audit trail as a whole.
@@ -136,7 +139,10 @@ pub fn filter_ignored(
         if let Some(d) = e.date
             && (d < from - slack || d > to + slack)
         {
-            return Some(format!("an event dated {} lies outside the requested dates", d.format("%Y-%m-%d %H:%M UTC")));
+            return Some(format!(
+                "an event dated {} lies outside the requested dates",
+                d.format("%Y-%m-%d %H:%M UTC")
+            ));
         }
         if about {
             if !mentions(e, user) {
@@ -170,7 +176,12 @@ pub fn last_status_change(e: &UserEvidence, user: &UserId) -> Option<DateTime<Ut
 
 /// The rows of `audit-events.csv` for one user, newest first: the events,
 /// or one marker row saying why there are none.
-pub fn rows(user: &User, e: &UserEvidence, trail: &TrailAssessment, lookback_days: u32) -> Vec<AuditEventRow> {
+pub fn rows(
+    user: &User,
+    e: &UserEvidence,
+    trail: &TrailAssessment,
+    lookback_days: u32,
+) -> Vec<AuditEventRow> {
     let marker = |text: String| AuditEventRow {
         user_id: user.id.to_string(),
         time: None,
@@ -182,7 +193,10 @@ pub fn rows(user: &User, e: &UserEvidence, trail: &TrailAssessment, lookback_day
     if !trail.usable {
         return vec![marker(format!(
             "(audit trail unavailable: {}; this is not the user's history)",
-            trail.reason.as_deref().unwrap_or("the portal ignored the filters")
+            trail
+                .reason
+                .as_deref()
+                .unwrap_or("the portal ignored the filters")
         ))];
     }
     let mut events: Vec<&AuditEvent> = Vec::new();
@@ -222,7 +236,9 @@ pub fn rows(user: &User, e: &UserEvidence, trail: &TrailAssessment, lookback_day
         out.push(marker(format!("(audit trail not readable: {err})")));
     }
     if out.is_empty() {
-        out.push(marker(format!("(no events in the last {lookback_days} days)")));
+        out.push(marker(format!(
+            "(no events in the last {lookback_days} days)"
+        )));
     }
     out
 }
@@ -254,11 +270,36 @@ mod tests {
         let ann = Guid::new(ANN);
         let inside = "2026-05-03T10:00:00.0000000+02:00";
         let table: Vec<(&str, Vec<AuditEvent>, bool, bool)> = vec![
-            ("by ann, in range", vec![event(1, inside, ANN, 5000, &[])], false, false),
-            ("by bob for a userId filter", vec![event(1, inside, BOB, 5000, &[])], false, true),
-            ("about ann", vec![event(1, inside, BOB, 4020, &[ANN])], true, false),
-            ("about bob for ann's target", vec![event(1, inside, BOB, 4020, &[BOB])], true, true),
-            ("too old", vec![event(1, "2026-01-01T00:00:00.0000000Z", ANN, 5000, &[])], false, true),
+            (
+                "by ann, in range",
+                vec![event(1, inside, ANN, 5000, &[])],
+                false,
+                false,
+            ),
+            (
+                "by bob for a userId filter",
+                vec![event(1, inside, BOB, 5000, &[])],
+                false,
+                true,
+            ),
+            (
+                "about ann",
+                vec![event(1, inside, BOB, 4020, &[ANN])],
+                true,
+                false,
+            ),
+            (
+                "about bob for ann's target",
+                vec![event(1, inside, BOB, 4020, &[BOB])],
+                true,
+                true,
+            ),
+            (
+                "too old",
+                vec![event(1, "2026-01-01T00:00:00.0000000Z", ANN, 5000, &[])],
+                false,
+                true,
+            ),
             ("empty", vec![], false, false),
         ];
         for (name, events, about, ignored) in table {
@@ -276,16 +317,27 @@ mod tests {
         let to = t("2026-05-08T00:00:00Z");
         let ann = Guid::new(ANN);
         let ev = UserEvidence {
-            by_user: Ok(vec![event(7, "2026-05-02T00:00:00.0000000Z", BOB, 5000, &[])]),
+            by_user: Ok(vec![event(
+                7,
+                "2026-05-02T00:00:00.0000000Z",
+                BOB,
+                5000,
+                &[],
+            )]),
             about_user: Ok(vec![]),
         };
         let trail = assess([(&ann, &ev)].into_iter(), from, to);
         assert!(!trail.usable);
         assert_eq!(trail.warnings.len(), 1);
-        let user: User = serde_json::from_value(serde_json::json!({"id": ANN, "status": 2})).unwrap();
+        let user: User =
+            serde_json::from_value(serde_json::json!({"id": ANN, "status": 2})).unwrap();
         let rows = rows(&user, &ev, &trail, 7);
         assert_eq!(rows.len(), 1);
-        assert!(rows[0].action.contains("audit trail unavailable"), "{}", rows[0].action);
+        assert!(
+            rows[0].action.contains("audit trail unavailable"),
+            "{}",
+            rows[0].action
+        );
         assert!(rows[0].time.is_none());
     }
 
@@ -296,19 +348,35 @@ mod tests {
         let ann = Guid::new(ANN);
         let shared = event(3, "2026-05-04T00:00:00.0000000Z", ANN, 4006, &[ANN]);
         let ev = UserEvidence {
-            by_user: Ok(vec![event(1, "2026-05-02T00:00:00.0000000Z", ANN, 5000, &["42"]), shared.clone()]),
+            by_user: Ok(vec![
+                event(1, "2026-05-02T00:00:00.0000000Z", ANN, 5000, &["42"]),
+                shared.clone(),
+            ]),
             about_user: Ok(vec![
-                event(2, "2026-05-03T12:00:00.0000000+02:00", BOB, 4020, &[ANN, BOB]),
+                event(
+                    2,
+                    "2026-05-03T12:00:00.0000000+02:00",
+                    BOB,
+                    4020,
+                    &[ANN, BOB],
+                ),
                 shared,
             ]),
         };
         let trail = assess([(&ann, &ev)].into_iter(), from, to);
         assert!(trail.usable, "{trail:?}");
-        assert_eq!(last_status_change(&ev, &ann), Some(t("2026-05-03T10:00:00Z")));
-        let user: User = serde_json::from_value(serde_json::json!({"id": ANN, "status": 2})).unwrap();
+        assert_eq!(
+            last_status_change(&ev, &ann),
+            Some(t("2026-05-03T10:00:00Z"))
+        );
+        let user: User =
+            serde_json::from_value(serde_json::json!({"id": ANN, "status": 2})).unwrap();
         let rows = rows(&user, &ev, &trail, 7);
         let ids: Vec<String> = rows.iter().map(|r| r.action.clone()).collect();
-        assert_eq!(ids, ["Something (4006)", "Something (4020)", "Something (5000)"]);
+        assert_eq!(
+            ids,
+            ["Something (4006)", "Something (4020)", "Something (5000)"]
+        );
         assert_eq!(rows[1].actor, format!("Actor ({BOB})"));
         assert_eq!(rows[1].target, format!("{ANN}; {BOB}"));
         assert_eq!(rows[1].ip, "192.0.2.1");
@@ -321,7 +389,11 @@ mod tests {
             by_user: Ok(vec![]),
             about_user: Ok(vec![]),
         };
-        let trail = assess([(&ann, &ev)].into_iter(), t("2026-05-01T00:00:00Z"), t("2026-05-08T00:00:00Z"));
+        let trail = assess(
+            [(&ann, &ev)].into_iter(),
+            t("2026-05-01T00:00:00Z"),
+            t("2026-05-08T00:00:00Z"),
+        );
         let user: User = serde_json::from_value(serde_json::json!({"id": ANN})).unwrap();
         let rows = rows(&user, &ev, &trail, 7);
         assert_eq!(rows.len(), 1);

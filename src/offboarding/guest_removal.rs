@@ -41,7 +41,10 @@ enum Write {
     Done,
     /// The write may or may not have happened: settle by reading back.
     Unknown(String),
-    Failed { refused: bool, why: String },
+    Failed {
+        refused: bool,
+        why: String,
+    },
 }
 
 impl Write {
@@ -74,7 +77,10 @@ pub(super) async fn run(
                 let u = user.clone();
                 detach.push((f, u));
             }
-            other => out.push((f.finding, FixOutcome::Failed(format!("{} is not a guest fix", other.action_name())))),
+            other => out.push((
+                f.finding,
+                FixOutcome::Failed(format!("{} is not a guest fix", other.action_name())),
+            )),
         }
     }
     if !delete.is_empty() {
@@ -105,7 +111,9 @@ async fn eligibility(r: &Remediator<'_>, id: &UserId, for_delete: bool) -> Eligi
         }
     }
     if !for_delete && user.is_terminated() {
-        return Eligibility::Refused("the guest is disabled; the guests endpoint refuses disabled accounts".into());
+        return Eligibility::Refused(
+            "the guest is disabled; the guests endpoint refuses disabled accounts".into(),
+        );
     }
     // A guest added to a room since the scan is kept.
     match r
@@ -118,12 +126,18 @@ async fn eligibility(r: &Remediator<'_>, id: &UserId, for_delete: bool) -> Eligi
         .await
     {
         Ok(0) => Eligibility::Ready(user),
-        Ok(n) => Eligibility::Refused(format!("kept: the guest is now a direct member of {n} active rooms")),
+        Ok(n) => Eligibility::Refused(format!(
+            "kept: the guest is now a direct member of {n} active rooms"
+        )),
         Err(e) => Eligibility::Refused(format!("cannot re-check the guest's rooms: {e}")),
     }
 }
 
-async fn check_all(r: &Remediator<'_>, items: &[(PlannedFix, UserId)], for_delete: bool) -> Vec<Eligibility> {
+async fn check_all(
+    r: &Remediator<'_>,
+    items: &[(PlannedFix, UserId)],
+    for_delete: bool,
+) -> Vec<Eligibility> {
     let n = r.client.settings().max_concurrency.max(1);
     // Owned ids: a stream over borrowed items trips the `Send` check of the
     // spawned run future (higher-ranked lifetime inference).
@@ -173,11 +187,27 @@ fn journal_all(
 ) -> Vec<(PlannedFix, User, i64)> {
     let mut journaled = Vec::new();
     for (f, u) in ready {
-        match r.state.journal_intent(r.run_id, f.check.name(), None, &f.subject, action, u.id.as_str(), r.clock.now()) {
+        match r.state.journal_intent(
+            r.run_id,
+            f.check.name(),
+            None,
+            &f.subject,
+            action,
+            u.id.as_str(),
+            r.clock.now(),
+        ) {
             Ok(j) => journaled.push((f, u, j)),
             Err(e) => {
                 let why = format!("cannot journal the change, no call made: {e}");
-                record(r, actions, &f, action, ActionOutcome::Failed, false, Some(why.clone()));
+                record(
+                    r,
+                    actions,
+                    &f,
+                    action,
+                    ActionOutcome::Failed,
+                    false,
+                    Some(why.clone()),
+                );
                 out.push((f.finding, FixOutcome::Failed(why)));
             }
         }
@@ -185,8 +215,17 @@ fn journal_all(
     journaled
 }
 
-fn complete(r: &Remediator<'_>, journal: i64, outcome: ActionOutcome, verified: bool, error: Option<&str>) {
-    if let Err(e) = r.state.journal_complete(journal, outcome, verified, error, r.clock.now()) {
+fn complete(
+    r: &Remediator<'_>,
+    journal: i64,
+    outcome: ActionOutcome,
+    verified: bool,
+    error: Option<&str>,
+) {
+    if let Err(e) = r
+        .state
+        .journal_complete(journal, outcome, verified, error, r.clock.now())
+    {
         tracing::error!(error = %e, "cannot complete a journal entry; the next run settles it");
     }
 }
@@ -205,11 +244,30 @@ fn triage(
         match c {
             Eligibility::Ready(u) => ready.push((f, u)),
             Eligibility::Gone => {
-                record(r, actions, &f, action, ActionOutcome::Skipped, true, Some("the account no longer exists".into()));
-                out.push((f.finding, FixOutcome::Fixed("the account no longer exists; verified".into())));
+                record(
+                    r,
+                    actions,
+                    &f,
+                    action,
+                    ActionOutcome::Skipped,
+                    true,
+                    Some("the account no longer exists".into()),
+                );
+                out.push((
+                    f.finding,
+                    FixOutcome::Fixed("the account no longer exists; verified".into()),
+                ));
             }
             Eligibility::Refused(why) => {
-                record(r, actions, &f, action, ActionOutcome::Skipped, false, Some(why.clone()));
+                record(
+                    r,
+                    actions,
+                    &f,
+                    action,
+                    ActionOutcome::Skipped,
+                    false,
+                    Some(why.clone()),
+                );
                 out.push((f.finding, FixOutcome::Failed(format!("not changed: {why}"))));
             }
         }
@@ -238,7 +296,10 @@ async fn delete_guests(
         .filter(|(_, u, _)| !u.is_terminated())
         .map(|(_, u, _)| u.id.clone())
         .collect();
-    let disabled = batch(&to_disable, |ids| async move { client.disable_users(&ids).await.map(|_| ()) }).await;
+    let disabled = batch(&to_disable, |ids| async move {
+        client.disable_users(&ids).await.map(|_| ())
+    })
+    .await;
     // Per guest: Ok(note) when disabled (now or before), Err(why) when not.
     let mut disabled_state: Vec<Result<(), String>> = Vec::with_capacity(ready.len());
     for (f, u, _) in &ready {
@@ -248,27 +309,67 @@ async fn delete_guests(
         };
         let state = match &disabled[pos] {
             Write::Done => {
-                record(r, actions, f, DISABLE_GUEST, ActionOutcome::Done, false, None);
+                record(
+                    r,
+                    actions,
+                    f,
+                    DISABLE_GUEST,
+                    ActionOutcome::Done,
+                    false,
+                    None,
+                );
                 Ok(())
             }
             Write::Unknown(why) => match client.user(&u.id).await {
                 Ok(now) if now.is_terminated() => {
-                    record(r, actions, f, DISABLE_GUEST, ActionOutcome::Done, true, Some(format!("{why}; read back: disabled")));
+                    record(
+                        r,
+                        actions,
+                        f,
+                        DISABLE_GUEST,
+                        ActionOutcome::Done,
+                        true,
+                        Some(format!("{why}; read back: disabled")),
+                    );
                     Ok(())
                 }
                 Ok(_) => {
                     let why = format!("{why}; read back: still active");
-                    record(r, actions, f, DISABLE_GUEST, ActionOutcome::Failed, true, Some(why.clone()));
+                    record(
+                        r,
+                        actions,
+                        f,
+                        DISABLE_GUEST,
+                        ActionOutcome::Failed,
+                        true,
+                        Some(why.clone()),
+                    );
                     Err(why)
                 }
                 Err(e) => {
                     let why = format!("{why}; read back failed: {e}");
-                    record(r, actions, f, DISABLE_GUEST, ActionOutcome::Failed, false, Some(why.clone()));
+                    record(
+                        r,
+                        actions,
+                        f,
+                        DISABLE_GUEST,
+                        ActionOutcome::Failed,
+                        false,
+                        Some(why.clone()),
+                    );
                     Err(why)
                 }
             },
             Write::Failed { why, .. } => {
-                record(r, actions, f, DISABLE_GUEST, ActionOutcome::Failed, false, Some(why.clone()));
+                record(
+                    r,
+                    actions,
+                    f,
+                    DISABLE_GUEST,
+                    ActionOutcome::Failed,
+                    false,
+                    Some(why.clone()),
+                );
                 Err(why.clone())
             }
         };
@@ -282,13 +383,25 @@ async fn delete_guests(
         .filter(|(_, d)| d.is_ok())
         .map(|((_, u, _), _)| u.id.clone())
         .collect();
-    let deleted = batch(&to_delete, |ids| async move { client.delete_users(&ids).await }).await;
+    let deleted = batch(
+        &to_delete,
+        |ids| async move { client.delete_users(&ids).await },
+    )
+    .await;
 
     // Step 3: read back each one; only a 404 proves the account is gone.
     for ((f, u, jid), disabled) in ready.iter().zip(disabled_state) {
         if let Err(why) = disabled {
             let why = format!("not deleted: the disable step failed: {why}");
-            record(r, actions, f, DELETE_GUEST, ActionOutcome::Skipped, false, Some(why.clone()));
+            record(
+                r,
+                actions,
+                f,
+                DELETE_GUEST,
+                ActionOutcome::Skipped,
+                false,
+                Some(why.clone()),
+            );
             complete(r, *jid, ActionOutcome::Failed, false, Some(&why));
             out.push((f.finding, FixOutcome::Failed(why)));
             continue;
@@ -307,31 +420,53 @@ async fn delete_guests(
         };
         let (outcome, verified, why) = match client.user(&u.id).await {
             Err(e) if e.status() == Some(404) => (
-                FixOutcome::Fixed("disabled, then deleted portal-wide; verified (the account is gone)".into()),
+                FixOutcome::Fixed(
+                    "disabled, then deleted portal-wide; verified (the account is gone)".into(),
+                ),
                 true,
                 said.map(|s| format!("{s}; read back: the account is gone")),
             ),
             Ok(still) => {
                 let why = format!(
                     "the account still exists ({}) and stays disabled{}",
-                    still.status.map(|s| s.name()).unwrap_or_else(|| "unknown status".into()),
+                    still
+                        .status
+                        .map(|s| s.name())
+                        .unwrap_or_else(|| "unknown status".into()),
                     said.map(|s| format!(": {s}")).unwrap_or_default()
                 );
-                (FixOutcome::Failed(format!("disabled but not deleted: {why}")), true, Some(why))
+                (
+                    FixOutcome::Failed(format!("disabled but not deleted: {why}")),
+                    true,
+                    Some(why),
+                )
             }
             Err(e) => {
                 let why = format!(
                     "could not verify: {e}{}",
-                    said.map(|s| format!("; the delete said: {s}")).unwrap_or_default()
+                    said.map(|s| format!("; the delete said: {s}"))
+                        .unwrap_or_default()
                 );
-                (FixOutcome::Failed(format!("delete not verified: {why}")), false, Some(why))
+                (
+                    FixOutcome::Failed(format!("delete not verified: {why}")),
+                    false,
+                    Some(why),
+                )
             }
         };
         let action_outcome = match outcome {
             FixOutcome::Fixed(_) => ActionOutcome::Done,
             FixOutcome::Failed(_) => ActionOutcome::Failed,
         };
-        record(r, actions, f, DELETE_GUEST, action_outcome, verified, why.clone());
+        record(
+            r,
+            actions,
+            f,
+            DELETE_GUEST,
+            action_outcome,
+            verified,
+            why.clone(),
+        );
         complete(r, *jid, action_outcome, verified, why.as_deref());
         out.push((f.finding, outcome));
     }
@@ -376,7 +511,15 @@ async fn detach_guests(
                 (FixOutcome::Failed(format!("detach outcome unknown: {why}")), ActionOutcome::Failed, Some(why))
             }
         };
-        record(r, actions, f, DETACH_GUEST, action_outcome, false, why.clone());
+        record(
+            r,
+            actions,
+            f,
+            DETACH_GUEST,
+            action_outcome,
+            false,
+            why.clone(),
+        );
         complete(r, *jid, action_outcome, false, why.as_deref());
         out.push((f.finding, outcome));
     }

@@ -29,7 +29,9 @@ use crate::api::wire::{EmployeeType, Room, User};
 use crate::api::{ApiError, DocSpaceClient, PeopleQuery, RoomQuery, SearchArea, UserId};
 use crate::check::{CheckId, Fix, Proposal};
 use crate::config::{Config, Mode};
-use crate::finding::{ActionOutcome, ActionRecord, Finding, FindingStatus, Severity, Subject, SubjectKind};
+use crate::finding::{
+    ActionOutcome, ActionRecord, Finding, FindingStatus, Severity, Subject, SubjectKind,
+};
 use crate::remediate::{FixOutcome, PlannedFix, Remediator};
 use crate::report::AuditEventRow;
 use crate::state::StateStore;
@@ -225,7 +227,10 @@ pub async fn scan(
             out.users_audited += 1;
             match &g.active_rooms {
                 Ok(0) => {
-                    let archived = g.archived_rooms.as_ref().and_then(|r| r.as_ref().ok().copied());
+                    let archived = g
+                        .archived_rooms
+                        .as_ref()
+                        .and_then(|r| r.as_ref().ok().copied());
                     out.proposals
                         .push(orphaned_guests::proposal(&g.user, archived, action));
                 }
@@ -277,7 +282,8 @@ async fn load_users(
             }
             Err(e) if e.is_fatal_for_run() => Err(e),
             Err(e) => {
-                out.failures.push(list_failure(&format!("user {id} could not be read: {e}")));
+                out.failures
+                    .push(list_failure(&format!("user {id} could not be read: {e}")));
                 for c in disabled_checks {
                     out.unaudited(c);
                 }
@@ -300,7 +306,9 @@ async fn load_users(
             Ok(list) => disabled = list.into_iter().filter(User::is_terminated).collect(),
             Err(e) if e.is_fatal_for_run() => return Err(e),
             Err(e) => {
-                out.failures.push(list_failure(&format!("disabled users could not be listed: {e}")));
+                out.failures.push(list_failure(&format!(
+                    "disabled users could not be listed: {e}"
+                )));
                 for c in disabled_checks {
                     out.unaudited(c);
                 }
@@ -319,7 +327,8 @@ async fn load_users(
             Ok(list) => guests = list.into_iter().filter(is_active_guest).collect(),
             Err(e) if e.is_fatal_for_run() => return Err(e),
             Err(e) => {
-                out.failures.push(list_failure(&format!("guests could not be listed: {e}")));
+                out.failures
+                    .push(list_failure(&format!("guests could not be listed: {e}")));
                 out.unaudited(CheckId::OrphanedGuests);
             }
         }
@@ -343,7 +352,11 @@ fn fatal_opt<T>(r: Option<Result<T, ApiError>>) -> Result<Option<Result<T, ApiEr
     r.map(fatal).transpose()
 }
 
-async fn gather_disabled(client: &DocSpaceClient, user: User, plan: Plan) -> Result<DisabledFacts, ApiError> {
+async fn gather_disabled(
+    client: &DocSpaceClient,
+    user: User,
+    plan: Plan,
+) -> Result<DisabledFacts, ApiError> {
     let kind = real_type(&user);
     // Asking about a DocSpace admin is refused (403) unless the key is the
     // portal owner's (API-NOTES §9): do not collect a known 403.
@@ -551,7 +564,15 @@ pub async fn remediate(
             Fix::DetachGuest { .. } | Fix::DeleteGuest { .. } => guests.push(f),
             other => {
                 let why = format!("{} is not a user-level fix", other.action_name());
-                record(remediator, actions, &f, other.action_name(), ActionOutcome::Failed, false, Some(why.clone()));
+                record(
+                    remediator,
+                    actions,
+                    &f,
+                    other.action_name(),
+                    ActionOutcome::Failed,
+                    false,
+                    Some(why.clone()),
+                );
                 out.push((f.finding, FixOutcome::Failed(why)));
             }
         }

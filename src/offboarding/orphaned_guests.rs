@@ -70,15 +70,33 @@ mod tests {
         }))
         .unwrap();
         let table = [
-            (GuestAction::Detach, Some(0), "detach-guest", "policy action detach"),
-            (GuestAction::Delete, Some(2), "delete-guest", "still a member of 2 archived rooms"),
-            (GuestAction::Delete, None, "delete-guest", "policy action delete"),
+            (
+                GuestAction::Detach,
+                Some(0),
+                "detach-guest",
+                "policy action detach",
+            ),
+            (
+                GuestAction::Delete,
+                Some(2),
+                "delete-guest",
+                "still a member of 2 archived rooms",
+            ),
+            (
+                GuestAction::Delete,
+                None,
+                "delete-guest",
+                "policy action delete",
+            ),
         ];
         for (action, archived, name, needle) in table {
             let p = proposal(&g, archived, action);
             assert_eq!(p.fix.as_ref().map(|f| f.action_name()), Some(name));
             assert!(p.finding.detail.contains(needle), "{}", p.finding.detail);
-            assert_eq!(p.finding.subject.email.as_deref(), Some("g@partner.example"));
+            assert_eq!(
+                p.finding.subject.email.as_deref(),
+                Some("g@partner.example")
+            );
             assert!(p.grace_since.is_none());
         }
     }

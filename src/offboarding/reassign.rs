@@ -18,7 +18,9 @@ use std::fmt;
 
 use tokio::time::Instant;
 
-use super::actions::{REASSIGN_FINISH, REASSIGN_FOLLOW, REASSIGN_PROGRESS, REASSIGN_START, REASSIGN_VERIFY};
+use super::actions::{
+    REASSIGN_FINISH, REASSIGN_FOLLOW, REASSIGN_PROGRESS, REASSIGN_START, REASSIGN_VERIFY,
+};
 use super::record;
 use crate::api::wire::{EmployeeType, StartReassignRequest, TaskProgress, TaskStatus, User};
 use crate::api::{ApiError, RoomQuery, SearchArea, UserId};
@@ -85,7 +87,9 @@ pub fn preconditions(from: &User, archive_owner: &User, key: &User) -> Result<()
         Some(EmployeeType::DocSpaceAdmin | EmployeeType::RoomAdmin) => {}
         other => {
             return Err(Precondition::OwnerWrongType(
-                other.map(|t| t.name().to_string()).unwrap_or_else(|| "user of unknown type".into()),
+                other
+                    .map(|t| t.name().to_string())
+                    .unwrap_or_else(|| "user of unknown type".into()),
             ));
         }
     }
@@ -143,11 +147,13 @@ fn terminal(t: &TaskProgress) -> Option<End> {
         Some(TaskStatus::Completed) => Some(End::Completed(t.clone())),
         Some(TaskStatus::Failed) => Some(End::Failed(t.clone())),
         Some(TaskStatus::Canceled) => Some(End::Canceled(t.clone())),
-        _ if t.is_completed => Some(if t.error.as_deref().is_some_and(|e| !e.trim().is_empty()) {
-            End::Failed(t.clone())
-        } else {
-            End::Completed(t.clone())
-        }),
+        _ if t.is_completed => Some(
+            if t.error.as_deref().is_some_and(|e| !e.trim().is_empty()) {
+                End::Failed(t.clone())
+            } else {
+                End::Completed(t.clone())
+            },
+        ),
         _ => None,
     }
 }
@@ -173,7 +179,15 @@ pub(super) async fn run(
             return fixes
                 .iter()
                 .map(|f| {
-                    record(r, actions, f, REASSIGN_START, ActionOutcome::Failed, false, Some(why.clone()));
+                    record(
+                        r,
+                        actions,
+                        f,
+                        REASSIGN_START,
+                        ActionOutcome::Failed,
+                        false,
+                        Some(why.clone()),
+                    );
                     (f.finding, FixOutcome::Failed(why.clone()))
                 })
                 .collect();
@@ -190,12 +204,17 @@ pub(super) async fn run(
         if !owners.contains_key(to) {
             let owner = match r.client.user(to).await {
                 Ok(u) => Ok(u),
-                Err(e) if e.status() == Some(404) => Err(format!("the archive owner {to} does not exist on the portal")),
+                Err(e) if e.status() == Some(404) => Err(format!(
+                    "the archive owner {to} does not exist on the portal"
+                )),
                 Err(e) => Err(format!("cannot read the archive owner {to}: {e}")),
             };
             owners.insert(to.clone(), owner);
         }
-        let owner = owners.get(to).cloned().unwrap_or_else(|| Err("archive owner not read".into()));
+        let owner = owners
+            .get(to)
+            .cloned()
+            .unwrap_or_else(|| Err("archive owner not read".into()));
         let outcome = reassign_one(r, config, &key, owner, &f, from, to, actions).await;
         out.push((f.finding, outcome));
     }
@@ -214,7 +233,15 @@ async fn reassign_one(
     actions: &mut Vec<ActionRecord>,
 ) -> FixOutcome {
     let refuse = |actions: &mut Vec<ActionRecord>, why: String| {
-        record(r, actions, f, REASSIGN_START, ActionOutcome::Failed, false, Some(format!("no call made: {why}")));
+        record(
+            r,
+            actions,
+            f,
+            REASSIGN_START,
+            ActionOutcome::Failed,
+            false,
+            Some(format!("no call made: {why}")),
+        );
         FixOutcome::Failed(format!("reassignment not started: {why}"))
     };
     let from_user = match r.client.user(from).await {
@@ -232,7 +259,12 @@ async fn reassign_one(
 
     let existing = match r.client.reassign_progress(from).await {
         Ok(p) => p,
-        Err(e) => return refuse(actions, format!("cannot read the reassignment progress: {e}")),
+        Err(e) => {
+            return refuse(
+                actions,
+                format!("cannot read the reassignment progress: {e}"),
+            );
+        }
     };
     let mut journal = None;
     let first = match existing {
@@ -272,14 +304,30 @@ async fn reassign_one(
             };
             let lost = match r.client.reassign_start(&request).await {
                 Ok(Some(t)) => {
-                    record(r, actions, f, REASSIGN_START, ActionOutcome::Done, false, Some(format!("started: {}", note(&t))));
+                    record(
+                        r,
+                        actions,
+                        f,
+                        REASSIGN_START,
+                        ActionOutcome::Done,
+                        false,
+                        Some(format!("started: {}", note(&t))),
+                    );
                     Ok(t)
                 }
                 Ok(None) => Err("the start answer had no progress".to_string()),
                 Err(e @ ApiError::OutcomeUnknown { .. }) => Err(e.to_string()),
                 Err(e) => {
                     let why = format!("the portal refused to start: {e}");
-                    record(r, actions, f, REASSIGN_START, ActionOutcome::Failed, false, Some(why.clone()));
+                    record(
+                        r,
+                        actions,
+                        f,
+                        REASSIGN_START,
+                        ActionOutcome::Failed,
+                        false,
+                        Some(why.clone()),
+                    );
                     complete(r, jid, ActionOutcome::Failed, false, Some(&why));
                     return FixOutcome::Failed(format!("reassignment not started: {why}"));
                 }
@@ -306,7 +354,15 @@ async fn reassign_one(
                             _ => "the portal shows no task".to_string(),
                         };
                         let why = format!("{why}; {read}");
-                        record(r, actions, f, REASSIGN_START, ActionOutcome::Failed, false, Some(why.clone()));
+                        record(
+                            r,
+                            actions,
+                            f,
+                            REASSIGN_START,
+                            ActionOutcome::Failed,
+                            false,
+                            Some(why.clone()),
+                        );
                         complete(r, jid, ActionOutcome::Failed, false, Some(&why));
                         return FixOutcome::Failed(format!("reassignment not confirmed: {why}"));
                     }
@@ -318,22 +374,57 @@ async fn reassign_one(
     let end = follow(r, config, f, from, first, actions).await;
     let (outcome, verified, error) = match end {
         End::Completed(t) => {
-            record(r, actions, f, REASSIGN_FINISH, ActionOutcome::Done, false, Some(format!("completed: {}", note(&t))));
+            record(
+                r,
+                actions,
+                f,
+                REASSIGN_FINISH,
+                ActionOutcome::Done,
+                false,
+                Some(format!("completed: {}", note(&t))),
+            );
             verify(r, config, f, from, kind, actions, "completed").await
         }
         End::Vanished(last) => {
-            let n = format!("the portal no longer lists the task (last seen {}); the read-back decides", note(&last));
-            record(r, actions, f, REASSIGN_FINISH, ActionOutcome::Done, false, Some(n));
+            let n = format!(
+                "the portal no longer lists the task (last seen {}); the read-back decides",
+                note(&last)
+            );
+            record(
+                r,
+                actions,
+                f,
+                REASSIGN_FINISH,
+                ActionOutcome::Done,
+                false,
+                Some(n),
+            );
             verify(r, config, f, from, kind, actions, "task no longer listed").await
         }
         End::Failed(t) => {
             let why = format!("the reassignment failed at {}", note(&t));
-            record(r, actions, f, REASSIGN_FINISH, ActionOutcome::Failed, false, Some(why.clone()));
+            record(
+                r,
+                actions,
+                f,
+                REASSIGN_FINISH,
+                ActionOutcome::Failed,
+                false,
+                Some(why.clone()),
+            );
             (FixOutcome::Failed(why.clone()), false, Some(why))
         }
         End::Canceled(t) => {
             let why = format!("the reassignment was canceled at {}", note(&t));
-            record(r, actions, f, REASSIGN_FINISH, ActionOutcome::Failed, false, Some(why.clone()));
+            record(
+                r,
+                actions,
+                f,
+                REASSIGN_FINISH,
+                ActionOutcome::Failed,
+                false,
+                Some(why.clone()),
+            );
             (FixOutcome::Failed(why.clone()), false, Some(why))
         }
         End::TimedOut(t) => {
@@ -342,12 +433,28 @@ async fn reassign_one(
                 config.archive.reassign_timeout.as_secs(),
                 note(&t)
             );
-            record(r, actions, f, REASSIGN_FINISH, ActionOutcome::Failed, false, Some(why.clone()));
+            record(
+                r,
+                actions,
+                f,
+                REASSIGN_FINISH,
+                ActionOutcome::Failed,
+                false,
+                Some(why.clone()),
+            );
             (FixOutcome::Failed(why.clone()), false, Some(why))
         }
         End::PollError(e) => {
             let why = format!("the progress could not be read: {e}; the next run follows the task");
-            record(r, actions, f, REASSIGN_FINISH, ActionOutcome::Failed, false, Some(why.clone()));
+            record(
+                r,
+                actions,
+                f,
+                REASSIGN_FINISH,
+                ActionOutcome::Failed,
+                false,
+                Some(why.clone()),
+            );
             (FixOutcome::Failed(why.clone()), false, Some(why))
         }
     };
@@ -361,8 +468,17 @@ async fn reassign_one(
     outcome
 }
 
-fn complete(r: &Remediator<'_>, journal: i64, outcome: ActionOutcome, verified: bool, error: Option<&str>) {
-    if let Err(e) = r.state.journal_complete(journal, outcome, verified, error, r.clock.now()) {
+fn complete(
+    r: &Remediator<'_>,
+    journal: i64,
+    outcome: ActionOutcome,
+    verified: bool,
+    error: Option<&str>,
+) {
+    if let Err(e) = r
+        .state
+        .journal_complete(journal, outcome, verified, error, r.clock.now())
+    {
         tracing::error!(error = %e, "cannot complete a journal entry; the next run settles it");
     }
 }
@@ -393,8 +509,19 @@ async fn follow(
         match r.client.reassign_progress(from).await {
             Ok(Some(t)) => {
                 errors = 0;
-                if t.percentage != last.percentage || t.status != last.status || t.is_completed != last.is_completed {
-                    record(r, actions, f, REASSIGN_PROGRESS, outcome_of(&t), false, Some(note(&t)));
+                if t.percentage != last.percentage
+                    || t.status != last.status
+                    || t.is_completed != last.is_completed
+                {
+                    record(
+                        r,
+                        actions,
+                        f,
+                        REASSIGN_PROGRESS,
+                        outcome_of(&t),
+                        false,
+                        Some(note(&t)),
+                    );
                 }
                 last = t;
             }
@@ -433,29 +560,56 @@ async fn verify(
     );
     let deleted = config.archive.reassign_delete_profile;
     let result: Result<String, (bool, String)> = match (necessary, archived) {
-        (Ok(false), Ok(0)) => Ok("reassign/necessary is false and no archived room is owned".into()),
+        (Ok(false), Ok(0)) => {
+            Ok("reassign/necessary is false and no archived room is owned".into())
+        }
         // With deleteProfile the user is gone once the job ends.
         (Err(e), Ok(0)) if deleted && e.status() == Some(404) => {
             Ok("the profile was deleted and no archived room is owned".into())
         }
-        (Ok(true), Ok(n)) => Err((true, format!(
-            "the portal still reports content to reassign (reassign/necessary is true; {n} archived rooms owned)"
-        ))),
+        (Ok(true), Ok(n)) => Err((
+            true,
+            format!(
+                "the portal still reports content to reassign (reassign/necessary is true; {n} archived rooms owned)"
+            ),
+        )),
         (Ok(false), Ok(n)) => Err((true, format!("still owns {n} archived rooms"))),
         (Err(e), _) | (_, Err(e)) => Err((false, format!("could not verify: {e}"))),
     };
     match result {
         Ok(what) => {
-            record(r, actions, f, REASSIGN_VERIFY, ActionOutcome::Done, true, Some(what.clone()));
+            record(
+                r,
+                actions,
+                f,
+                REASSIGN_VERIFY,
+                ActionOutcome::Done,
+                true,
+                Some(what.clone()),
+            );
             (
-                FixOutcome::Fixed(format!("content reassigned to the archive owner ({how}); verified: {what}")),
+                FixOutcome::Fixed(format!(
+                    "content reassigned to the archive owner ({how}); verified: {what}"
+                )),
                 true,
                 None,
             )
         }
         Err((read, why)) => {
-            record(r, actions, f, REASSIGN_VERIFY, ActionOutcome::Failed, read, Some(why.clone()));
-            (FixOutcome::Failed(format!("reassignment {how}, but {why}")), read, Some(why))
+            record(
+                r,
+                actions,
+                f,
+                REASSIGN_VERIFY,
+                ActionOutcome::Failed,
+                read,
+                Some(why.clone()),
+            );
+            (
+                FixOutcome::Failed(format!("reassignment {how}, but {why}")),
+                read,
+                Some(why),
+            )
         }
     }
 }
@@ -496,18 +650,85 @@ mod tests {
         let from_is_owner = user(ARCHIVE, 2, &[]);
         let portal_owner = user(FROM, 2, &["isOwner"]);
         use Precondition::*;
-        let table: Vec<(&str, &User, &User, &User, Result<(), Precondition>)> = vec![
+        type Case<'a> = (
+            &'a str,
+            &'a User,
+            &'a User,
+            &'a User,
+            Result<(), Precondition>,
+        );
+        let table: Vec<Case> = vec![
             ("all good", &from, &owner_ok, &admin_key, Ok(())),
-            ("docspace admin target", &from, &owner_admin, &admin_key, Ok(())),
-            ("key is a room admin", &from, &owner_ok, &room_admin_key, Err(KeyNotAdmin)),
-            ("archive owner disabled", &from, &owner_disabled, &admin_key, Err(OwnerNotActive("Terminated".into()))),
-            ("archive owner a plain user", &from, &owner_plain, &admin_key, Err(OwnerWrongType("User".into()))),
-            ("archive owner a guest", &from, &owner_guest, &admin_key, Err(OwnerWrongType("Guest".into()))),
-            ("user enabled again", &from_active, &owner_ok, &admin_key, Err(FromNotDisabled)),
-            ("the portal owner", &portal_owner, &owner_ok, &admin_key, Err(FromIsPortalOwner)),
-            ("the key's user", &from_is_key, &owner_ok, &admin_key, Err(FromIsKeyUser)),
-            ("disabled admin, key not owner", &from_admin, &owner_ok, &admin_key, Err(AdminNeedsPortalOwner)),
-            ("disabled admin, key is owner", &from_admin, &owner_ok, &owner_key, Ok(())),
+            (
+                "docspace admin target",
+                &from,
+                &owner_admin,
+                &admin_key,
+                Ok(()),
+            ),
+            (
+                "key is a room admin",
+                &from,
+                &owner_ok,
+                &room_admin_key,
+                Err(KeyNotAdmin),
+            ),
+            (
+                "archive owner disabled",
+                &from,
+                &owner_disabled,
+                &admin_key,
+                Err(OwnerNotActive("Terminated".into())),
+            ),
+            (
+                "archive owner a plain user",
+                &from,
+                &owner_plain,
+                &admin_key,
+                Err(OwnerWrongType("User".into())),
+            ),
+            (
+                "archive owner a guest",
+                &from,
+                &owner_guest,
+                &admin_key,
+                Err(OwnerWrongType("Guest".into())),
+            ),
+            (
+                "user enabled again",
+                &from_active,
+                &owner_ok,
+                &admin_key,
+                Err(FromNotDisabled),
+            ),
+            (
+                "the portal owner",
+                &portal_owner,
+                &owner_ok,
+                &admin_key,
+                Err(FromIsPortalOwner),
+            ),
+            (
+                "the key's user",
+                &from_is_key,
+                &owner_ok,
+                &admin_key,
+                Err(FromIsKeyUser),
+            ),
+            (
+                "disabled admin, key not owner",
+                &from_admin,
+                &owner_ok,
+                &admin_key,
+                Err(AdminNeedsPortalOwner),
+            ),
+            (
+                "disabled admin, key is owner",
+                &from_admin,
+                &owner_ok,
+                &owner_key,
+                Ok(()),
+            ),
         ];
         for (name, from, owner, key, expected) in table {
             assert_eq!(preconditions(from, owner, key), expected, "{name}");
@@ -524,19 +745,26 @@ mod tests {
     #[test]
     fn progress_notes_and_ends() {
         let t = |json: serde_json::Value| -> TaskProgress { serde_json::from_value(json).unwrap() };
-        let running = t(serde_json::json!({"id":"1_x","percentage":40,"isCompleted":false,"status":1}));
+        let running =
+            t(serde_json::json!({"id":"1_x","percentage":40,"isCompleted":false,"status":1}));
         assert_eq!(note(&running), "40% (running)");
         assert!(terminal(&running).is_none());
         assert_eq!(outcome_of(&running), ActionOutcome::InProgress);
-        let done = t(serde_json::json!({"id":"1_x","percentage":100,"isCompleted":true,"status":2}));
+        let done =
+            t(serde_json::json!({"id":"1_x","percentage":100,"isCompleted":true,"status":2}));
         assert!(matches!(terminal(&done), Some(End::Completed(_))));
         assert_eq!(outcome_of(&done), ActionOutcome::Done);
-        let failed = t(serde_json::json!({"id":"1_x","percentage":30,"isCompleted":true,"status":4,"error":"storage down"}));
+        let failed = t(
+            serde_json::json!({"id":"1_x","percentage":30,"isCompleted":true,"status":4,"error":"storage down"}),
+        );
         assert_eq!(note(&failed), "30% (failed): storage down");
         assert!(matches!(terminal(&failed), Some(End::Failed(_))));
         let canceled = t(serde_json::json!({"percentage":10,"isCompleted":true,"status":3}));
         assert!(matches!(terminal(&canceled), Some(End::Canceled(_))));
         let completed_without_status = t(serde_json::json!({"percentage":100,"isCompleted":true}));
-        assert!(matches!(terminal(&completed_without_status), Some(End::Completed(_))));
+        assert!(matches!(
+            terminal(&completed_without_status),
+            Some(End::Completed(_))
+        ));
     }
 }

@@ -64,9 +64,9 @@ impl Share {
     }
 
     fn link(&self, id: &str) -> Option<&ShareRow> {
-        self.links.iter().chain(&self.members).find(|r| {
-            matches!(classify(r), RowClass::ExternalLink(l) if l.id.eq_ignore_ascii_case(id))
-        })
+        self.links.iter().chain(&self.members).find(
+            |r| matches!(classify(r), RowClass::ExternalLink(l) if l.id.eq_ignore_ascii_case(id)),
+        )
     }
 }
 
@@ -143,7 +143,15 @@ impl Remediator<'_> {
         // finds this transaction open and puts the room back.
         let journal_id = match self
             .state
-            .journal_intent(self.run_id, check.name(), Some(&room_key), &subject, "unarchive", &room_key, now)
+            .journal_intent(
+                self.run_id,
+                check.name(),
+                Some(&room_key),
+                &subject,
+                "unarchive",
+                &room_key,
+                now,
+            )
             .and_then(|jid| {
                 self.state
                     .transaction_step(&room_key, self.run_id, "unarchiving", now)
@@ -164,8 +172,23 @@ impl Remediator<'_> {
                 }
                 other => {
                     let why = format!("unarchive failed: {e}");
-                    self.record(actions, check, Some(id), &subject, "unarchive", ActionOutcome::Failed, false, Some(why.clone()));
-                    let _ = self.state.journal_complete(journal_id, ActionOutcome::Failed, other.is_ok(), Some(&why), self.clock.now());
+                    self.record(
+                        actions,
+                        check,
+                        Some(id),
+                        &subject,
+                        "unarchive",
+                        ActionOutcome::Failed,
+                        false,
+                        Some(why.clone()),
+                    );
+                    let _ = self.state.journal_complete(
+                        journal_id,
+                        ActionOutcome::Failed,
+                        other.is_ok(),
+                        Some(&why),
+                        self.clock.now(),
+                    );
                     if other.as_ref().is_ok_and(|r| r.is_archived()) {
                         let _ = self.state.transaction_close(&room_key);
                     }
@@ -173,11 +196,26 @@ impl Remediator<'_> {
                 }
             }
         }
-        let _ = self.state.journal_complete(journal_id, ActionOutcome::Done, true, None, self.clock.now());
+        let _ = self.state.journal_complete(
+            journal_id,
+            ActionOutcome::Done,
+            true,
+            None,
+            self.clock.now(),
+        );
         let _ = self
             .state
             .transaction_step(&room_key, self.run_id, "unarchived", self.clock.now());
-        self.record(actions, check, Some(id), &subject, "unarchive", ActionOutcome::Done, true, None);
+        self.record(
+            actions,
+            check,
+            Some(id),
+            &subject,
+            "unarchive",
+            ActionOutcome::Done,
+            true,
+            None,
+        );
 
         // The share read while archived says canEditAccess=false for every
         // row; read it again now that access can be changed.
@@ -188,7 +226,10 @@ impl Remediator<'_> {
                 settled.append(&mut applied);
                 settled
             }
-            Err(e) => fail_all(&fixes, format!("cannot read the share after unarchiving: {e}")),
+            Err(e) => fail_all(
+                &fixes,
+                format!("cannot read the share after unarchiving: {e}"),
+            ),
         };
 
         self.rearchive(id, check, actions).await;
@@ -197,15 +238,28 @@ impl Remediator<'_> {
 
     /// Puts a room back into the Archive, retrying once, and closes its
     /// transaction when the read-back confirms it.
-    pub(crate) async fn rearchive(&self, id: &RoomId, check: CheckId, actions: &mut Vec<ActionRecord>) -> bool {
+    pub(crate) async fn rearchive(
+        &self,
+        id: &RoomId,
+        check: CheckId,
+        actions: &mut Vec<ActionRecord>,
+    ) -> bool {
         let room_key = id.to_string();
         let subject = format!("room:{id}");
-        let _ = self
-            .state
-            .transaction_step(&room_key, self.run_id, "re-archiving", self.clock.now());
+        let _ =
+            self.state
+                .transaction_step(&room_key, self.run_id, "re-archiving", self.clock.now());
         let journal_id = self
             .state
-            .journal_intent(self.run_id, check.name(), Some(&room_key), &subject, "re-archive", &room_key, self.clock.now())
+            .journal_intent(
+                self.run_id,
+                check.name(),
+                Some(&room_key),
+                &subject,
+                "re-archive",
+                &room_key,
+                self.clock.now(),
+            )
             .ok();
         let mut last_error = String::new();
         for attempt in 0..2 {
@@ -220,9 +274,24 @@ impl Remediator<'_> {
                 Ok(r) if r.is_archived() => {
                     let _ = self.state.transaction_close(&room_key);
                     if let Some(j) = journal_id {
-                        let _ = self.state.journal_complete(j, ActionOutcome::Done, true, None, self.clock.now());
+                        let _ = self.state.journal_complete(
+                            j,
+                            ActionOutcome::Done,
+                            true,
+                            None,
+                            self.clock.now(),
+                        );
                     }
-                    self.record(actions, check, Some(id), &subject, "re-archive", ActionOutcome::Done, true, None);
+                    self.record(
+                        actions,
+                        check,
+                        Some(id),
+                        &subject,
+                        "re-archive",
+                        ActionOutcome::Done,
+                        true,
+                        None,
+                    );
                     return true;
                 }
                 Ok(_) => {
@@ -236,7 +305,13 @@ impl Remediator<'_> {
         }
         tracing::error!(room_id = %id, error = %last_error, "room could not be re-archived; the next run will retry");
         if let Some(j) = journal_id {
-            let _ = self.state.journal_complete(j, ActionOutcome::Failed, false, Some(&last_error), self.clock.now());
+            let _ = self.state.journal_complete(
+                j,
+                ActionOutcome::Failed,
+                false,
+                Some(&last_error),
+                self.clock.now(),
+            );
         }
         self.record(
             actions,
@@ -246,7 +321,9 @@ impl Remediator<'_> {
             "re-archive",
             ActionOutcome::Failed,
             false,
-            Some(format!("{last_error}; the room is left unarchived and the next run re-archives it")),
+            Some(format!(
+                "{last_error}; the room is left unarchived and the next run re-archives it"
+            )),
         );
         false
     }
@@ -269,7 +346,15 @@ impl Remediator<'_> {
             };
             let jid = self
                 .state
-                .journal_intent(self.run_id, f.check.name(), Some(&room_key), &f.subject, "revoke-link", &revocation.link_id, self.clock.now())
+                .journal_intent(
+                    self.run_id,
+                    f.check.name(),
+                    Some(&room_key),
+                    &f.subject,
+                    "revoke-link",
+                    &revocation.link_id,
+                    self.clock.now(),
+                )
                 .ok();
             let note = match self.client.revoke_link(room, revocation).await {
                 Ok(None) => "deleted".to_string(),
@@ -304,7 +389,9 @@ impl Remediator<'_> {
                         id: subject.clone(),
                         access: FileShare::None,
                     }),
-                    Fix::AddMember { subject, access, .. } => Some(RoomInvitation {
+                    Fix::AddMember {
+                        subject, access, ..
+                    } => Some(RoomInvitation {
                         id: subject.clone(),
                         access: *access,
                     }),
@@ -318,7 +405,15 @@ impl Remediator<'_> {
                     Fix::AddMember { subject, .. } => ("add-member", subject.as_str()),
                     _ => continue,
                 };
-                if let Ok(j) = self.state.journal_intent(self.run_id, f.check.name(), Some(&room_key), &f.subject, action, target, self.clock.now()) {
+                if let Ok(j) = self.state.journal_intent(
+                    self.run_id,
+                    f.check.name(),
+                    Some(&room_key),
+                    &f.subject,
+                    action,
+                    target,
+                    self.clock.now(),
+                ) {
                     jids.insert(f.finding, j);
                 }
             }
@@ -366,7 +461,11 @@ impl Remediator<'_> {
                     Some(format!("could not verify: {e}")),
                 ),
                 (Ok(s), Fix::RemoveMember { subject, .. }) => match s.member(subject) {
-                    None => (FixOutcome::Fixed("removed from the room; verified".into()), true, None),
+                    None => (
+                        FixOutcome::Fixed("removed from the room; verified".into()),
+                        true,
+                        None,
+                    ),
                     Some(_) => (
                         FixOutcome::Failed(format!("still a member after removal ({note})")),
                         true,
@@ -374,17 +473,28 @@ impl Remediator<'_> {
                     ),
                 },
                 (Ok(s), Fix::RevokeLink { revocation, .. }) => match s.link(&revocation.link_id) {
-                    None => (FixOutcome::Fixed("external link revoked; verified".into()), true, None),
+                    None => (
+                        FixOutcome::Fixed("external link revoked; verified".into()),
+                        true,
+                        None,
+                    ),
                     Some(_) => (
                         FixOutcome::Failed(format!("link still present ({note})")),
                         true,
                         Some(note.clone()),
                     ),
                 },
-                (Ok(s), Fix::AddMember { subject, access, .. }) => match s.member(subject) {
-                    Some(r) if r.access == Some(*access) => {
-                        (FixOutcome::Fixed(format!("granted {}; verified", access.label())), true, None)
-                    }
+                (
+                    Ok(s),
+                    Fix::AddMember {
+                        subject, access, ..
+                    },
+                ) => match s.member(subject) {
+                    Some(r) if r.access == Some(*access) => (
+                        FixOutcome::Fixed(format!("granted {}; verified", access.label())),
+                        true,
+                        None,
+                    ),
                     _ => (
                         FixOutcome::Failed(format!("access not present after the change ({note})")),
                         true,
@@ -402,9 +512,24 @@ impl Remediator<'_> {
                 FixOutcome::Failed(_) => ActionOutcome::Failed,
             };
             if let Some(j) = jid {
-                let _ = self.state.journal_complete(j, action_outcome, verified, error.as_deref(), self.clock.now());
+                let _ = self.state.journal_complete(
+                    j,
+                    action_outcome,
+                    verified,
+                    error.as_deref(),
+                    self.clock.now(),
+                );
             }
-            self.record(actions, f.check, Some(room), &f.subject, f.fix.action_name(), action_outcome, verified, error);
+            self.record(
+                actions,
+                f.check,
+                Some(room),
+                &f.subject,
+                f.fix.action_name(),
+                action_outcome,
+                verified,
+                error,
+            );
             out.push((f.finding, outcome));
         }
         out
@@ -414,21 +539,35 @@ impl Remediator<'_> {
 /// Matches planned fixes against the share as it is now: a subject already
 /// gone is fixed; a row the portal marks as not editable is left alone; a
 /// link is revoked with its current settings echoed.
-fn refresh_fixes(fixes: Vec<PlannedFix>, share: &Share) -> (Vec<PlannedFix>, Vec<(usize, FixOutcome)>) {
+fn refresh_fixes(
+    fixes: Vec<PlannedFix>,
+    share: &Share,
+) -> (Vec<PlannedFix>, Vec<(usize, FixOutcome)>) {
     let mut ready = Vec::new();
     let mut settled = Vec::new();
     for mut f in fixes {
         match &mut f.fix {
             Fix::RemoveMember { subject, .. } => match share.member(subject) {
-                None => settled.push((f.finding, FixOutcome::Fixed("no longer a member; verified".into()))),
-                Some(row) if !row.can_edit_access || row.is_owner || row.is_locked => settled.push((
+                None => settled.push((
                     f.finding,
-                    FixOutcome::Failed("the portal marks this row as not editable (canEditAccess=false)".into()),
+                    FixOutcome::Fixed("no longer a member; verified".into()),
                 )),
+                Some(row) if !row.can_edit_access || row.is_owner || row.is_locked => {
+                    settled.push((
+                        f.finding,
+                        FixOutcome::Failed(
+                            "the portal marks this row as not editable (canEditAccess=false)"
+                                .into(),
+                        ),
+                    ))
+                }
                 Some(_) => ready.push(f),
             },
             Fix::RevokeLink { revocation, .. } => match share.link(&revocation.link_id) {
-                None => settled.push((f.finding, FixOutcome::Fixed("link no longer present; verified".into()))),
+                None => settled.push((
+                    f.finding,
+                    FixOutcome::Fixed("link no longer present; verified".into()),
+                )),
                 Some(row) => {
                     if let RowClass::ExternalLink(l) = classify(row) {
                         *revocation = LinkRevocation::for_link(l);

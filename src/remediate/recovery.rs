@@ -39,7 +39,10 @@ impl Remediator<'_> {
                             self.rearchive(&id, CheckId::RoomAudit, &mut actions).await;
                             if let Some(a) = actions.last_mut() {
                                 a.action = "recover-re-archive".into();
-                                let note = format!("left unarchived by run {} at step {}", t.run_id, t.step);
+                                let note = format!(
+                                    "left unarchived by run {} at step {}",
+                                    t.run_id, t.step
+                                );
                                 a.error = Some(match a.error.take() {
                                     Some(e) => format!("{note}; {e}"),
                                     None => note,
@@ -55,7 +58,10 @@ impl Remediator<'_> {
                                 "recover-re-archive",
                                 ActionOutcome::Failed,
                                 false,
-                                Some(format!("cannot read the room left open by run {}: {e}", t.run_id)),
+                                Some(format!(
+                                    "cannot read the room left open by run {}: {e}",
+                                    t.run_id
+                                )),
                             );
                         }
                     }
@@ -85,16 +91,32 @@ impl Remediator<'_> {
                     }
                 }
                 // Room moves are settled through the transaction table above.
-                ("unarchive" | "re-archive", _) => Some((true, true, "room move settled by the transaction check".to_string())),
-                _ => Some((false, false, "outcome unknown after a crash; the next scan re-checks it".to_string())),
+                ("unarchive" | "re-archive", _) => Some((
+                    true,
+                    true,
+                    "room move settled by the transaction check".to_string(),
+                )),
+                _ => Some((
+                    false,
+                    false,
+                    "outcome unknown after a crash; the next scan re-checks it".to_string(),
+                )),
             };
             let Some((applied, verified, note)) = settled else {
                 continue;
             };
-            let outcome = if applied { ActionOutcome::Done } else { ActionOutcome::Failed };
-            let _ = self
-                .state
-                .journal_complete(entry.id, outcome, verified, Some(&note), self.clock.now());
+            let outcome = if applied {
+                ActionOutcome::Done
+            } else {
+                ActionOutcome::Failed
+            };
+            let _ = self.state.journal_complete(
+                entry.id,
+                outcome,
+                verified,
+                Some(&note),
+                self.clock.now(),
+            );
             self.record(
                 &mut actions,
                 check,
@@ -103,7 +125,10 @@ impl Remediator<'_> {
                 &format!("recover-{}", entry.action),
                 outcome,
                 verified,
-                Some(format!("intended by run {} at {}: {note}", entry.run_id, entry.intended_at)),
+                Some(format!(
+                    "intended by run {} at {}: {note}",
+                    entry.run_id, entry.intended_at
+                )),
             );
         }
         actions
@@ -115,15 +140,27 @@ fn settle(action: &str, target: &str, share: &Share) -> (bool, bool, String) {
     match action {
         "remove-member" => match share.member(target) {
             None => (true, true, "the member is gone".into()),
-            Some(_) => (false, true, "the member is still there; the next scan reports it again".into()),
+            Some(_) => (
+                false,
+                true,
+                "the member is still there; the next scan reports it again".into(),
+            ),
         },
         "revoke-link" => match share.link(target) {
             None => (true, true, "the link is gone".into()),
-            Some(_) => (false, true, "the link is still there; the next scan reports it again".into()),
+            Some(_) => (
+                false,
+                true,
+                "the link is still there; the next scan reports it again".into(),
+            ),
         },
         _ => match share.member(target) {
             Some(_) => (true, true, "the member is present".into()),
-            None => (false, true, "the member is absent; the next scan reports it again".into()),
+            None => (
+                false,
+                true,
+                "the member is absent; the next scan reports it again".into(),
+            ),
         },
     }
 }

@@ -109,7 +109,11 @@ fn time(t: DateTime<Utc>) -> String {
 
 impl ReportWriter {
     /// Creates `root/<run_id>/` (owner and group only) and marks it running.
-    pub fn create(root: &Path, run_id: &str, manifest: &RunManifest) -> Result<ReportWriter, ReportError> {
+    pub fn create(
+        root: &Path,
+        run_id: &str,
+        manifest: &RunManifest,
+    ) -> Result<ReportWriter, ReportError> {
         if !safe::is_safe_file_name(run_id) {
             return Err(ReportError::Encode {
                 path: root.to_path_buf(),
@@ -150,7 +154,11 @@ impl ReportWriter {
         atomic_write(&path, &bytes)
     }
 
-    pub fn write_findings(&self, findings: &[Finding], at: DateTime<Utc>) -> Result<PathBuf, ReportError> {
+    pub fn write_findings(
+        &self,
+        findings: &[Finding],
+        at: DateTime<Utc>,
+    ) -> Result<PathBuf, ReportError> {
         let path = self.dir.join("findings.csv");
         let mut w = csv::Writer::from_writer(Vec::new());
         let enc = |e: csv::Error| ReportError::Encode {
@@ -168,14 +176,24 @@ impl ReportWriter {
                 cell(&room.map(|r| r.id.to_string()).unwrap_or_default()),
                 cell(room.map(|r| r.title.as_str()).unwrap_or("")),
                 cell(room.map(|r| r.state.as_str()).unwrap_or("")),
-                cell(&room.and_then(|r| r.owner_id.as_ref()).map(|i| i.to_string()).unwrap_or_default()),
+                cell(
+                    &room
+                        .and_then(|r| r.owner_id.as_ref())
+                        .map(|i| i.to_string())
+                        .unwrap_or_default(),
+                ),
                 cell(room.and_then(|r| r.owner_email.as_deref()).unwrap_or("")),
                 cell(f.subject.kind.as_str()),
                 cell(&f.subject.id),
                 cell(&f.subject.name),
                 cell(f.subject.email.as_deref().unwrap_or("")),
                 cell(f.access.as_deref().unwrap_or("")),
-                cell(&room.and_then(|r| r.archived_since).map(time).unwrap_or_default()),
+                cell(
+                    &room
+                        .and_then(|r| r.archived_since)
+                        .map(time)
+                        .unwrap_or_default(),
+                ),
                 cell(f.status.as_str()),
                 cell(&f.detail),
             ])
@@ -205,7 +223,12 @@ impl ReportWriter {
                 cell(&self.run_id),
                 cell(&time(a.time)),
                 cell(a.check.name()),
-                cell(&a.room_id.as_ref().map(|r| r.to_string()).unwrap_or_default()),
+                cell(
+                    &a.room_id
+                        .as_ref()
+                        .map(|r| r.to_string())
+                        .unwrap_or_default(),
+                ),
                 cell(&a.subject),
                 cell(&a.action),
                 cell(if a.dry_run { "yes" } else { "no" }),
@@ -339,7 +362,13 @@ pub fn new_run_id(now: DateTime<Utc>, label: Option<&str>) -> String {
     if let Some(l) = label {
         let clean: String = l
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '-'
+                }
+            })
             .take(40)
             .collect();
         if !clean.is_empty() {
@@ -356,7 +385,9 @@ mod tests {
 
     #[test]
     fn run_ids_sort_and_are_recognised() {
-        let t = DateTime::parse_from_rfc3339("2026-11-23T10:53:00Z").unwrap().with_timezone(&Utc);
+        let t = DateTime::parse_from_rfc3339("2026-11-23T10:53:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let id = new_run_id(t, Some("room ../42"));
         assert!(id.starts_with("20261123T105300Z-"));
         assert!(looks_like_run_id(&id), "{id}");
@@ -367,7 +398,11 @@ mod tests {
     #[test]
     fn prune_keeps_the_newest() {
         let tmp = tempfile::tempdir().unwrap();
-        for id in ["20260101T000000Z-0001", "20260102T000000Z-0001", "20260103T000000Z-0001"] {
+        for id in [
+            "20260101T000000Z-0001",
+            "20260102T000000Z-0001",
+            "20260103T000000Z-0001",
+        ] {
             std::fs::create_dir(tmp.path().join(id)).unwrap();
         }
         std::fs::create_dir(tmp.path().join("keep-me")).unwrap();

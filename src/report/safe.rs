@@ -12,14 +12,12 @@ pub const MAX_CELL_CHARS: usize = 2_000;
 /// - very long values are cut.
 pub fn cell(text: &str) -> String {
     let mut out = String::with_capacity(text.len().min(MAX_CELL_CHARS) + 1);
-    let mut count = 0;
-    for c in text.chars() {
+    for (count, c) in text.chars().enumerate() {
         if count == MAX_CELL_CHARS {
             out.push('…');
             break;
         }
         out.push(if is_unsafe_char(c) { '\u{FFFD}' } else { c });
-        count += 1;
     }
     let starts_formula = text
         .chars()
@@ -74,7 +72,10 @@ mod tests {
 
     #[test]
     fn neutralises_formulas() {
-        assert_eq!(cell(r#"=HYPERLINK("http://x","y")"#), r#"'=HYPERLINK("http://x","y")"#);
+        assert_eq!(
+            cell(r#"=HYPERLINK("http://x","y")"#),
+            r#"'=HYPERLINK("http://x","y")"#
+        );
         for p in ["+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
             assert!(cell(p).starts_with('\''), "{p:?}");
         }

@@ -97,7 +97,8 @@ impl StateStore {
                 })
             })
             .map_err(self.sql_err("list journal"))?;
-        rows.collect::<Result<_, _>>().map_err(self.sql_err("list journal"))
+        rows.collect::<Result<_, _>>()
+            .map_err(self.sql_err("list journal"))
     }
 
     /// Whether a change of this kind on this subject was already completed
@@ -114,7 +115,13 @@ impl StateStore {
     }
 
     /// Marks a room as out of the Archive (or a further step of it).
-    pub fn transaction_step(&self, room_id: &str, run_id: &str, step: &str, now: DateTime<Utc>) -> Result<(), StateError> {
+    pub fn transaction_step(
+        &self,
+        room_id: &str,
+        run_id: &str,
+        step: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StateError> {
         self.lock()
             .execute(
                 "INSERT INTO archive_transactions(room_id, run_id, started_at, step) VALUES (?1, ?2, ?3, ?4)
@@ -128,7 +135,10 @@ impl StateStore {
     /// Closes a room's transaction once it is back in the Archive.
     pub fn transaction_close(&self, room_id: &str) -> Result<(), StateError> {
         self.lock()
-            .execute("DELETE FROM archive_transactions WHERE room_id = ?1", params![room_id])
+            .execute(
+                "DELETE FROM archive_transactions WHERE room_id = ?1",
+                params![room_id],
+            )
             .map_err(self.sql_err("transaction close"))?;
         Ok(())
     }
@@ -148,12 +158,17 @@ impl StateStore {
                 })
             })
             .map_err(self.sql_err("list transactions"))?;
-        rows.collect::<Result<_, _>>().map_err(self.sql_err("list transactions"))
+        rows.collect::<Result<_, _>>()
+            .map_err(self.sql_err("list transactions"))
     }
 
     /// Whether any run's transaction touched this room at about this time
     /// (the webhook receiver ignores the events its own transactions cause).
-    pub fn journaled_room_moves_since(&self, room_id: &str, since: DateTime<Utc>) -> Result<bool, StateError> {
+    pub fn journaled_room_moves_since(
+        &self,
+        room_id: &str,
+        since: DateTime<Utc>,
+    ) -> Result<bool, StateError> {
         let conn = self.lock();
         let n: i64 = conn
             .query_row(
@@ -182,10 +197,19 @@ mod tests {
         let s = StateStore::open_in_memory().unwrap();
         let now = Utc::now();
         let id = s
-            .journal_intent("r1", "archived-room-guests", Some("5"), "user:x", "remove-member", "x", now)
+            .journal_intent(
+                "r1",
+                "archived-room-guests",
+                Some("5"),
+                "user:x",
+                "remove-member",
+                "x",
+                now,
+            )
             .unwrap();
         assert_eq!(s.journal_open().unwrap().len(), 1);
-        s.journal_complete(id, ActionOutcome::Done, true, None, now).unwrap();
+        s.journal_complete(id, ActionOutcome::Done, true, None, now)
+            .unwrap();
         assert!(s.journal_open().unwrap().is_empty());
         s.transaction_step("5", "r1", "unarchived", now).unwrap();
         assert_eq!(s.open_transactions().unwrap()[0].step, "unarchived");

@@ -40,7 +40,9 @@ pub struct StateStore {
 
 impl std::fmt::Debug for StateStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StateStore").field("path", &self.path).finish()
+        f.debug_struct("StateStore")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -138,8 +140,10 @@ impl StateStore {
         };
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(|e| err("busy timeout", e))?;
-        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
-            .map_err(|e| err("pragmas", e))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+        )
+        .map_err(|e| err("pragmas", e))?;
         conn.execute_batch(SCHEMA).map_err(|e| err("schema", e))?;
         Ok(StateStore {
             path,
@@ -162,7 +166,10 @@ impl StateStore {
         }
     }
 
-    pub(crate) fn sql_err(&self, operation: &'static str) -> impl FnOnce(rusqlite::Error) -> StateError + '_ {
+    pub(crate) fn sql_err(
+        &self,
+        operation: &'static str,
+    ) -> impl FnOnce(rusqlite::Error) -> StateError + '_ {
         move |source| StateError::Sql {
             path: self.path.clone(),
             operation,
@@ -172,7 +179,12 @@ impl StateStore {
 
     // ---- runs ---------------------------------------------------------------
 
-    pub fn begin_run(&self, run_id: &str, started: DateTime<Utc>, report_dir: &Path) -> Result<(), StateError> {
+    pub fn begin_run(
+        &self,
+        run_id: &str,
+        started: DateTime<Utc>,
+        report_dir: &Path,
+    ) -> Result<(), StateError> {
         self.lock()
             .execute(
                 "INSERT OR REPLACE INTO runs(run_id, started, status, report_dir) VALUES (?1, ?2, 'running', ?3)",
@@ -182,7 +194,12 @@ impl StateStore {
         Ok(())
     }
 
-    pub fn finish_run(&self, run_id: &str, finished: DateTime<Utc>, status: &str) -> Result<(), StateError> {
+    pub fn finish_run(
+        &self,
+        run_id: &str,
+        finished: DateTime<Utc>,
+        status: &str,
+    ) -> Result<(), StateError> {
         self.lock()
             .execute(
                 "UPDATE runs SET finished = ?2, status = ?3 WHERE run_id = ?1",
@@ -200,7 +217,12 @@ impl StateStore {
             .prepare("SELECT run_id, report_dir FROM runs WHERE status = 'running' ORDER BY run_id")
             .map_err(self.sql_err("list unfinished runs"))?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, PathBuf::from(r.get::<_, String>(1)?))))
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    PathBuf::from(r.get::<_, String>(1)?),
+                ))
+            })
             .map_err(self.sql_err("list unfinished runs"))?;
         rows.collect::<Result<Vec<_>, _>>()
             .map_err(self.sql_err("list unfinished runs"))
@@ -222,7 +244,11 @@ impl StateStore {
     // ---- first-seen memory ----------------------------------------------------
 
     /// When the tool first saw this room archived (recorded now if never).
-    pub fn room_first_seen_archived(&self, room_id: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, StateError> {
+    pub fn room_first_seen_archived(
+        &self,
+        room_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, StateError> {
         self.first_seen("rooms_seen_archived", "room_id", room_id, now)
     }
 
@@ -234,7 +260,9 @@ impl StateStore {
         now: DateTime<Utc>,
     ) -> Result<std::collections::HashMap<String, DateTime<Utc>>, StateError> {
         let mut conn = self.lock();
-        let tx = conn.transaction().map_err(self.sql_err("begin first seen"))?;
+        let tx = conn
+            .transaction()
+            .map_err(self.sql_err("begin first seen"))?;
         let mut out = std::collections::HashMap::new();
         {
             let mut insert = tx
@@ -259,11 +287,26 @@ impl StateStore {
     }
 
     /// When the tool first saw this user disabled (recorded now if never).
-    pub fn user_first_seen_disabled(&self, user_id: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, StateError> {
-        self.first_seen("users_seen_disabled", "user_id", &user_id.to_ascii_lowercase(), now)
+    pub fn user_first_seen_disabled(
+        &self,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, StateError> {
+        self.first_seen(
+            "users_seen_disabled",
+            "user_id",
+            &user_id.to_ascii_lowercase(),
+            now,
+        )
     }
 
-    fn first_seen(&self, table: &str, column: &str, id: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, StateError> {
+    fn first_seen(
+        &self,
+        table: &str,
+        column: &str,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, StateError> {
         let conn = self.lock();
         conn.execute(
             &format!("INSERT OR IGNORE INTO {table}({column}, first_seen) VALUES (?1, ?2)"),
@@ -376,7 +419,11 @@ impl StateStore {
     /// The stored status of a finding: `None` if unknown, `resolved` once gone.
     pub fn finding_status(&self, key: &str) -> Result<Option<String>, StateError> {
         self.lock()
-            .query_row("SELECT status FROM findings WHERE key = ?1", params![key], |r| r.get(0))
+            .query_row(
+                "SELECT status FROM findings WHERE key = ?1",
+                params![key],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(self.sql_err("read finding status"))
     }
@@ -421,11 +468,26 @@ mod tests {
         let a = finding(1, "u1", FindingStatus::Open);
         let b = finding(2, "u2", FindingStatus::Open);
         let checks = [CheckId::ArchivedRoomGuests];
-        s.record_findings("r1", t0, &[a.clone(), b.clone()], &checks, &HashSet::new(), &[]).unwrap();
-        assert_eq!(s.finding_first_seen(&a.key()).unwrap(), Some(t0).map(|t| parse_ts(&ts(t)).unwrap()));
+        s.record_findings(
+            "r1",
+            t0,
+            &[a.clone(), b.clone()],
+            &checks,
+            &HashSet::new(),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            s.finding_first_seen(&a.key()).unwrap(),
+            Some(t0).map(|t| parse_ts(&ts(t)).unwrap())
+        );
         let failed: HashSet<String> = ["2".to_string()].into();
-        s.record_findings("r2", t0, &[], &checks, &failed, &[]).unwrap();
-        assert_eq!(s.finding_status(&a.key()).unwrap().as_deref(), Some("resolved"));
+        s.record_findings("r2", t0, &[], &checks, &failed, &[])
+            .unwrap();
+        assert_eq!(
+            s.finding_status(&a.key()).unwrap().as_deref(),
+            Some("resolved")
+        );
         assert_eq!(s.finding_status(&b.key()).unwrap().as_deref(), Some("open"));
     }
 

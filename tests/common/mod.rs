@@ -15,5 +15,7 @@ use chrono::{DateTime, Utc};
 pub const NOW: &str = "2026-06-15T12:00:00Z";
 
 pub fn now() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(NOW).unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(NOW)
+        .unwrap()
+        .with_timezone(&Utc)
 }

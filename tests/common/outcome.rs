@@ -11,7 +11,8 @@ use docspace_auditor::api::{Guid, RoomId};
 use docspace_auditor::audit::{RunOutcome, RunResult};
 use docspace_auditor::check::CheckId;
 use docspace_auditor::finding::{
-    ActionOutcome, ActionRecord, Finding, FindingStatus, RoomInfo, RoomState, Severity, Subject, SubjectKind,
+    ActionOutcome, ActionRecord, Finding, FindingStatus, RoomInfo, RoomState, Severity, Subject,
+    SubjectKind,
 };
 use docspace_auditor::report::ReportWriter;
 use docspace_auditor::state::StateStore;
@@ -67,12 +68,22 @@ pub fn link(room: &RoomInfo, id: &str, status: FindingStatus) -> Finding {
 }
 
 /// The action record the remediator writes for a finding.
-pub fn action_for(f: &Finding, action: &str, outcome: ActionOutcome, at: DateTime<Utc>) -> ActionRecord {
+pub fn action_for(
+    f: &Finding,
+    action: &str,
+    outcome: ActionOutcome,
+    at: DateTime<Utc>,
+) -> ActionRecord {
     ActionRecord {
         time: at,
         check: f.check,
         room_id: f.room.as_ref().map(|r| r.id.clone()),
-        subject: format!("{}:{} ({})", f.subject.kind.as_str(), f.subject.id, f.subject.name),
+        subject: format!(
+            "{}:{} ({})",
+            f.subject.kind.as_str(),
+            f.subject.id,
+            f.subject.name
+        ),
         action: action.to_string(),
         dry_run: outcome == ActionOutcome::Planned,
         outcome,
@@ -142,7 +153,11 @@ impl OutcomeBuilder {
             .filter_map(|f| f.room.as_ref().map(|r| r.id.to_string()))
             .collect();
         o.rooms_audited = rooms.len();
-        o.rooms_failed = o.findings.iter().filter(|f| f.check == CheckId::RoomAudit).count();
+        o.rooms_failed = o
+            .findings
+            .iter()
+            .filter(|f| f.check == CheckId::RoomAudit)
+            .count();
         o.result = if o.findings.iter().any(|f| f.status.needs_attention()) {
             RunResult::Attention
         } else {
@@ -166,7 +181,14 @@ pub fn record(state: &StateStore, o: &RunOutcome) {
         .filter_map(|f| f.room.as_ref().map(|r| r.id.to_string()))
         .collect();
     state
-        .record_findings(&o.run_id, o.finished, &o.findings, &o.checks_run, &unaudited, &[])
+        .record_findings(
+            &o.run_id,
+            o.finished,
+            &o.findings,
+            &o.checks_run,
+            &unaudited,
+            &[],
+        )
         .unwrap();
 }
 

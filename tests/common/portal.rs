@@ -295,7 +295,9 @@ impl RoomSpec {
     }
 
     pub fn has_member(&self, id: &str) -> bool {
-        self.members.iter().any(|(u, _)| u.id.eq_ignore_ascii_case(id))
+        self.members
+            .iter()
+            .any(|(u, _)| u.id.eq_ignore_ascii_case(id))
     }
 
     pub fn has_link(&self, id: &str) -> bool {
@@ -462,8 +464,9 @@ impl Portal {
                     None
                 } else {
                     Some(
-                        serde_json::from_slice(&r.body)
-                            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&r.body).into())),
+                        serde_json::from_slice(&r.body).unwrap_or_else(|_| {
+                            Value::String(String::from_utf8_lossy(&r.body).into())
+                        }),
                     )
                 },
                 authorization: r
@@ -584,7 +587,11 @@ fn access_denied() -> ResponseTemplate {
 }
 
 fn not_found(what: &str) -> ResponseTemplate {
-    error(404, &format!("{what} not found"), "ASC.Common.Web.ItemNotFoundException")
+    error(
+        404,
+        &format!("{what} not found"),
+        "ASC.Common.Web.ItemNotFoundException",
+    )
 }
 
 /// Request-model validation failure (e.g. `count` outside 1..100).
@@ -635,22 +642,27 @@ fn same_date(a: Option<&str>, b: Option<&str>) -> bool {
     }
 }
 
-fn paging(req: &Request) -> Result<(i64, i64), ResponseTemplate> {
+fn paging(req: &Request) -> Result<(i64, i64), Box<ResponseTemplate>> {
     let q: BTreeMap<String, String> = req.url.query_pairs().into_owned().collect();
     let count = match q.get("count").map(|c| c.parse::<i64>()) {
         None => 100,
         Some(Ok(c)) if (1..=100).contains(&c) => c,
-        Some(_) => return Err(validation("Count", "The field Count must be between 1 and 100.")),
+        Some(_) => {
+            return Err(Box::new(validation(
+                "Count",
+                "The field Count must be between 1 and 100.",
+            )));
+        }
     };
     let start = match q.get("startIndex").map(|c| c.parse::<i64>()) {
         None => 0,
         Some(Ok(s)) if s >= 0 => s,
         Some(_) => {
-            return Err(error(
+            return Err(Box::new(error(
                 400,
                 "Specified argument was out of the range of valid values. (Parameter 'from')",
                 "System.ArgumentOutOfRangeException",
-            ));
+            )));
         }
     };
     Ok((count, start))
@@ -707,13 +719,22 @@ impl Model {
                 Some(r) => {
                     let rows: Vec<Value> = r.links.iter().map(|l| self.link_row(r, l)).collect();
                     let n = rows.len() as i64;
-                    ResponseTemplate::new(200).set_body_json(envelope(req, Some(json!(rows)), n, None))
+                    ResponseTemplate::new(200).set_body_json(envelope(
+                        req,
+                        Some(json!(rows)),
+                        n,
+                        None,
+                    ))
                 }
                 None => not_found("Folder"),
             },
             ("GET", ["files", "rooms", id, "link"]) => {
                 // The real server creates a primary link here.
-                let Some(rid) = id.parse::<i64>().ok().filter(|i| self.rooms.contains_key(i)) else {
+                let Some(rid) = id
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|i| self.rooms.contains_key(i))
+                else {
                     return not_found("Folder");
                 };
                 let link = LinkSpec::external(9999, "Shared link").primary();
@@ -809,7 +830,7 @@ impl Model {
     fn list_rooms(&self, req: &Request) -> ResponseTemplate {
         let (count, start) = match paging(req) {
             Ok(p) => p,
-            Err(r) => return r,
+            Err(r) => return *r,
         };
         let q: BTreeMap<String, String> = req.url.query_pairs().into_owned().collect();
         let area = q.get("searchArea").map(String::as_str).unwrap_or("0");
@@ -900,7 +921,7 @@ impl Model {
         };
         let (count, start) = match paging(req) {
             Ok(p) => p,
-            Err(r) => return r,
+            Err(r) => return *r,
         };
         let q: BTreeMap<String, String> = req.url.query_pairs().into_owned().collect();
         let filter = q
@@ -934,11 +955,20 @@ impl Model {
             .collect();
         // Envelope count = min(total - startIndex, count): negative past the end.
         let env_count = (total - start).min(count);
-        ResponseTemplate::new(200).set_body_json(envelope(req, Some(json!(page)), env_count, Some(total)))
+        ResponseTemplate::new(200).set_body_json(envelope(
+            req,
+            Some(json!(page)),
+            env_count,
+            Some(total),
+        ))
     }
 
     fn put_share(&mut self, req: &Request, id: &str) -> ResponseTemplate {
-        let Some(rid) = id.parse::<i64>().ok().filter(|i| self.rooms.contains_key(i)) else {
+        let Some(rid) = id
+            .parse::<i64>()
+            .ok()
+            .filter(|i| self.rooms.contains_key(i))
+        else {
             return not_found("Folder");
         };
         let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
@@ -961,9 +991,14 @@ impl Model {
                 continue;
             }
             if access == 0 {
-                room.members.retain(|(u, _)| !u.id.eq_ignore_ascii_case(uid));
+                room.members
+                    .retain(|(u, _)| !u.id.eq_ignore_ascii_case(uid));
             } else if let Some(user) = user {
-                match room.members.iter_mut().find(|(u, _)| u.id.eq_ignore_ascii_case(uid)) {
+                match room
+                    .members
+                    .iter_mut()
+                    .find(|(u, _)| u.id.eq_ignore_ascii_case(uid))
+                {
                     Some(m) => m.1 = access,
                     None => room.members.push((user, access)),
                 }
@@ -981,7 +1016,11 @@ impl Model {
     }
 
     fn put_link(&mut self, req: &Request, id: &str) -> ResponseTemplate {
-        let Some(rid) = id.parse::<i64>().ok().filter(|i| self.rooms.contains_key(i)) else {
+        let Some(rid) = id
+            .parse::<i64>()
+            .ok()
+            .filter(|i| self.rooms.contains_key(i))
+        else {
             return not_found("Folder");
         };
         let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
@@ -994,7 +1033,11 @@ impl Model {
             return error(400, "linkId is required", "System.ArgumentException");
         };
         let room = self.rooms[&rid].clone();
-        let Some(link) = room.links.iter().find(|l| l.id.eq_ignore_ascii_case(link_id)) else {
+        let Some(link) = room
+            .links
+            .iter()
+            .find(|l| l.id.eq_ignore_ascii_case(link_id))
+        else {
             return not_found("Link");
         };
         if parse_access(&body["access"]) != 0 {
@@ -1019,12 +1062,20 @@ impl Model {
     }
 
     fn move_room(&mut self, req: &Request, id: &str, archive: bool) -> ResponseTemplate {
-        let Some(rid) = id.parse::<i64>().ok().filter(|i| self.rooms.contains_key(i)) else {
+        let Some(rid) = id
+            .parse::<i64>()
+            .ok()
+            .filter(|i| self.rooms.contains_key(i))
+        else {
             return not_found("Folder");
         };
         // The action dereferences the body: without one it throws.
         if !serde_json::from_slice::<Value>(&req.body).is_ok_and(|b| b.is_object()) {
-            return error(500, "Object reference not set to an instance of an object.", "System.NullReferenceException");
+            return error(
+                500,
+                "Object reference not set to an instance of an object.",
+                "System.NullReferenceException",
+            );
         }
         self.rooms.get_mut(&rid).unwrap().archived = archive;
         let op_id = format!("op{}", self.ops.len() + 1);

@@ -47,7 +47,11 @@ pub fn rows_where<'a>(rows: &'a [Row], column: &str, value: &str) -> Vec<&'a Row
 /// The only row whose `column` equals `value`.
 pub fn one_row<'a>(rows: &'a [Row], column: &str, value: &str) -> &'a Row {
     let found = rows_where(rows, column, value);
-    assert_eq!(found.len(), 1, "expected one row with {column}={value}, got {rows:#?}");
+    assert_eq!(
+        found.len(),
+        1,
+        "expected one row with {column}={value}, got {rows:#?}"
+    );
     found[0]
 }
 

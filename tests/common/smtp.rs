@@ -61,26 +61,49 @@ impl Received {
 
     /// The addresses in the `To` header.
     pub fn to_header(&self) -> Vec<String> {
-        self.header_addresses(|m| m.to().map(|a| a.iter().filter_map(|x| x.address()).map(str::to_string).collect()))
+        self.header_addresses(|m| {
+            m.to().map(|a| {
+                a.iter()
+                    .filter_map(|x| x.address())
+                    .map(str::to_string)
+                    .collect()
+            })
+        })
     }
 
     /// The addresses in the `Cc` header.
     pub fn cc_header(&self) -> Vec<String> {
-        self.header_addresses(|m| m.cc().map(|a| a.iter().filter_map(|x| x.address()).map(str::to_string).collect()))
+        self.header_addresses(|m| {
+            m.cc().map(|a| {
+                a.iter()
+                    .filter_map(|x| x.address())
+                    .map(str::to_string)
+                    .collect()
+            })
+        })
     }
 
-    fn header_addresses(&self, f: impl Fn(&mail_parser::Message<'_>) -> Option<Vec<String>>) -> Vec<String> {
+    fn header_addresses(
+        &self,
+        f: impl Fn(&mail_parser::Message<'_>) -> Option<Vec<String>>,
+    ) -> Vec<String> {
         f(&self.parsed()).unwrap_or_default()
     }
 
     /// The first text/plain body, decoded.
     pub fn text(&self) -> String {
-        self.parsed().body_text(0).map(|c| c.to_string()).unwrap_or_default()
+        self.parsed()
+            .body_text(0)
+            .map(|c| c.to_string())
+            .unwrap_or_default()
     }
 
     /// The first text/html body, decoded.
     pub fn html(&self) -> String {
-        self.parsed().body_html(0).map(|c| c.to_string()).unwrap_or_default()
+        self.parsed()
+            .body_html(0)
+            .map(|c| c.to_string())
+            .unwrap_or_default()
     }
 
     /// The file names of the attachments.
@@ -251,8 +274,11 @@ impl SmtpServer {
         let mut cert_dir = None;
         if options.starttls {
             let dir = tempfile::tempdir().unwrap();
-            let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-                .unwrap();
+            let ck = rcgen::generate_simple_self_signed(vec![
+                "localhost".to_string(),
+                "127.0.0.1".to_string(),
+            ])
+            .unwrap();
             let cert_path = dir.path().join("cert.pem");
             let key_path = dir.path().join("key.pem");
             std::fs::write(&cert_path, ck.cert.pem()).unwrap();
@@ -266,7 +292,9 @@ impl SmtpServer {
             cert_dir = Some(dir);
         }
         if options.auth.is_some() {
-            server.with_auth(AuthMechanism::Plain).with_auth(AuthMechanism::Login);
+            server
+                .with_auth(AuthMechanism::Plain)
+                .with_auth(AuthMechanism::Login);
         }
         // mailin has no stop: the thread ends with the test binary.
         std::thread::spawn(move || {

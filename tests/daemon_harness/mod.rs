@@ -29,20 +29,50 @@ pub fn guest_id(n: u32) -> String {
 /// Archived rooms 101.. each shared with a guest of its own.
 pub fn scenario(rooms: u32) -> Scenario {
     let created = chrono::Utc::now() - chrono::Duration::days(90);
-    let mut s = Scenario::new(UserSpec::new(KEY_USER, "Audit", "Bot", "audit-bot@company.example", UserKind::Owner));
-    s.users.push(UserSpec::new(OWNER, "Olga", "Owner", "olga@company.example", UserKind::RoomAdmin));
-    s.users.push(UserSpec::new(OTHER_ADMIN, "Adam", "Admin", "adam@company.example", UserKind::DocspaceAdmin));
+    let mut s = Scenario::new(UserSpec::new(
+        KEY_USER,
+        "Audit",
+        "Bot",
+        "audit-bot@company.example",
+        UserKind::Owner,
+    ));
+    s.users.push(UserSpec::new(
+        OWNER,
+        "Olga",
+        "Owner",
+        "olga@company.example",
+        UserKind::RoomAdmin,
+    ));
+    s.users.push(UserSpec::new(
+        OTHER_ADMIN,
+        "Adam",
+        "Admin",
+        "adam@company.example",
+        UserKind::DocspaceAdmin,
+    ));
     for n in 1..=rooms {
         let guest = guest_id(n);
         s.users.push(
-            UserSpec::new(&guest, "Gus", &format!("Guest{n}"), &format!("guest{n}@partner.example"), UserKind::Guest)
-                .invited_by(OWNER),
+            UserSpec::new(
+                &guest,
+                "Gus",
+                &format!("Guest{n}"),
+                &format!("guest{n}@partner.example"),
+                UserKind::Guest,
+            )
+            .invited_by(OWNER),
         );
         let id = 100 + i64::from(n);
         s.rooms.push(
-            RoomSpec::new(id, &format!("Project {n}"), RoomKind::Custom, OWNER, created)
-                .archived()
-                .share(&guest, 2),
+            RoomSpec::new(
+                id,
+                &format!("Project {n}"),
+                RoomKind::Custom,
+                OWNER,
+                created,
+            )
+            .archived()
+            .share(&guest, 2),
         );
     }
     s.fileops_polls = 1;
@@ -100,7 +130,8 @@ impl Setup {
 
     /// Metrics on a listener of their own (port chosen by the OS).
     pub fn metrics(mut self) -> Setup {
-        self.extra.push_str("[metrics]\nlisten = \"127.0.0.1:0\"\n\n");
+        self.extra
+            .push_str("[metrics]\nlisten = \"127.0.0.1:0\"\n\n");
         self
     }
 
@@ -239,7 +270,12 @@ impl Daemon {
     }
 
     pub fn count(&self, needle: &str) -> usize {
-        self.lines.lock().unwrap().iter().filter(|l| l.contains(needle)).count()
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
     }
 
     /// Waits until a log line contains `needle` (and returns it), failing
@@ -264,10 +300,16 @@ impl Daemon {
             }
             if let Ok(Some(status)) = self.child.try_wait() {
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                panic!("daemon exited ({status}) before logging {needle:?}:\n{}", self.logs());
+                panic!(
+                    "daemon exited ({status}) before logging {needle:?}:\n{}",
+                    self.logs()
+                );
             }
             if start.elapsed() > timeout {
-                panic!("no log line with {needle:?} within {timeout:?}:\n{}", self.logs());
+                panic!(
+                    "no log line with {needle:?} within {timeout:?}:\n{}",
+                    self.logs()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -306,6 +348,22 @@ impl Daemon {
             }
             if start.elapsed() > timeout {
                 panic!("daemon still running after {timeout:?}:\n{}", self.logs());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until `cond` holds, failing the test with the log after
+    /// `timeout`.
+    pub async fn wait_until(&mut self, what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !cond() {
+            if start.elapsed() > timeout {
+                panic!("timed out waiting for {what}:\n{}", self.logs());
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                panic!("daemon exited ({status}) while waiting for {what}:\n{}", self.logs());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -382,12 +440,17 @@ pub fn temp_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries.filter_map(Result::ok) {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.file_name().is_some_and(|n| n.to_string_lossy().contains(".tmp")) {
+            } else if p
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().contains(".tmp"))
+            {
                 out.push(p);
             }
         }

@@ -33,7 +33,9 @@ pub const ROOM_OWNER: &str = "44444444-0000-4000-8000-000000000001";
 pub const BOB: &str = "44444444-0000-4000-8000-000000000002";
 
 pub fn now() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(NOW).unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(NOW)
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 // ---- shapes -------------------------------------------------------------------
@@ -101,8 +103,10 @@ pub fn room(id: i64, title: &str, owner: &str, archived: bool) -> Value {
 /// `FolderContentDto`: the total sits in the response (API-NOTES §3).
 pub fn rooms(list: Vec<Value>) -> Value {
     let n = list.len();
-    envelope(json!({"folders": list, "files": [], "total": n, "startIndex": 0, "count": n,
-                    "current": {"id": 2, "title": "Archive", "rootFolderType": 20}}))
+    envelope(
+        json!({"folders": list, "files": [], "total": n, "startIndex": 0, "count": n,
+                    "current": {"id": 2, "title": "Archive", "rootFolderType": 20}}),
+    )
 }
 
 /// A room list whose total says `total` (for `count=1` probes).
@@ -169,8 +173,11 @@ impl Portal {
     pub async fn start() -> Portal {
         let server = MockServer::start().await;
         let p = Portal { server };
-        p.get("/api/2.0/people/@self", ok(envelope(user(KEY_USER, "Auditor", "admin", 1, None))))
-            .await;
+        p.get(
+            "/api/2.0/people/@self",
+            ok(envelope(user(KEY_USER, "Auditor", "admin", 1, None))),
+        )
+        .await;
         p
     }
 
@@ -207,7 +214,14 @@ impl Portal {
     }
 
     /// A write with this exact JSON body, expected exactly `times` times.
-    pub async fn write_body(&self, verb: &str, p: &str, body: Value, response: impl Respond + 'static, times: u64) {
+    pub async fn write_body(
+        &self,
+        verb: &str,
+        p: &str,
+        body: Value,
+        response: impl Respond + 'static,
+        times: u64,
+    ) {
         Mock::given(method(verb))
             .and(path(p))
             .and(wiremock::matchers::body_json(body.clone()))
@@ -247,7 +261,8 @@ impl Portal {
 
     /// An empty audit trail that honours its filters.
     pub async fn empty_audit(&self) {
-        self.get("/api/2.0/security/audit/events/filter", ok(paged(vec![]))).await;
+        self.get("/api/2.0/security/audit/events/filter", ok(paged(vec![])))
+            .await;
     }
 
     /// Every request that was not a GET, as (method, path, body).

@@ -13,7 +13,8 @@ use std::process::ExitCode;
 
 use docspace_fake_portal::{FakePortal, GenerateSpec, Scenario};
 
-const USAGE: &str = "usage: fake-portal (--demo | --scenario FILE | --generate N [--seed S]) [--port P]";
+const USAGE: &str =
+    "usage: fake-portal (--demo | --scenario FILE | --generate N [--seed S]) [--port P]";
 
 enum Source {
     Demo,
@@ -27,17 +28,26 @@ fn parse(args: &[String]) -> Result<(Source, u64, u16), String> {
     let mut port = 0;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
-        let mut value = |name: &str| it.next().cloned().ok_or_else(|| format!("{name} needs a value"));
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
         match arg.as_str() {
             "--demo" => source = Some(Source::Demo),
             "--scenario" => source = Some(Source::File(PathBuf::from(value("--scenario")?))),
             "--generate" => {
                 let n = value("--generate")?;
-                source = Some(Source::Generate(n.parse().map_err(|_| format!("--generate: not a number: {n}"))?));
+                source = Some(Source::Generate(
+                    n.parse()
+                        .map_err(|_| format!("--generate: not a number: {n}"))?,
+                ));
             }
             "--seed" => {
                 let s = value("--seed")?;
-                seed = s.parse().map_err(|_| format!("--seed: not a number: {s}"))?;
+                seed = s
+                    .parse()
+                    .map_err(|_| format!("--seed: not a number: {s}"))?;
             }
             "--port" => {
                 let p = value("--port")?;
@@ -47,7 +57,8 @@ fn parse(args: &[String]) -> Result<(Source, u64, u16), String> {
             other => return Err(format!("unknown argument {other}")),
         }
     }
-    let source = source.ok_or_else(|| "one of --demo, --scenario or --generate is required".to_string())?;
+    let source =
+        source.ok_or_else(|| "one of --demo, --scenario or --generate is required".to_string())?;
     Ok((source, seed, port))
 }
 
@@ -61,7 +72,11 @@ async fn main() -> ExitCode {
                 eprintln!("fake-portal: {message}");
             }
             eprintln!("{USAGE}");
-            return if message.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) };
+            return if message.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            };
         }
     };
     let scenario = match source {
@@ -84,7 +99,11 @@ async fn main() -> ExitCode {
     };
     println!("base_url = {}", portal.base_url());
     println!("token    = {}", portal.token());
-    println!("try: curl -H 'Authorization: Bearer {}' {}/api/2.0/people/@self", portal.token(), portal.base_url());
+    println!(
+        "try: curl -H 'Authorization: Bearer {}' {}/api/2.0/people/@self",
+        portal.token(),
+        portal.base_url()
+    );
     if let Err(e) = tokio::signal::ctrl_c().await {
         eprintln!("fake-portal: cannot wait for Ctrl-C: {e}");
     }

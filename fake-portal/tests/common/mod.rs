@@ -33,18 +33,71 @@ pub const L_CUSTOM_ACTIVE: &str = "00000000-0000-4000-a000-000000000004";
 /// - sbox-4711: active third-party room of ADMIN.
 pub fn fixture() -> Scenario {
     let t = |d: u32| Utc.with_ymd_and_hms(2026, 1, d, 9, 30, 0).unwrap();
-    let mut s = Scenario::new(UserSpec::new(ADMIN, "Ada", "Admin", "ada@corp.example", UserKind::DocspaceAdmin));
-    s.users.push(UserSpec::new(OWNER, "Olivia", "Owner", "olivia@corp.example", UserKind::Owner));
-    s.users.push(UserSpec::new(RADMIN, "Rob", "Roomadmin", "rob@corp.example", UserKind::RoomAdmin));
-    s.users.push(UserSpec::new(USER, "Uma", "User", "uma@corp.example", UserKind::User));
-    s.users.push(UserSpec::new(GUEST, "Gina", "Guest", "gina@partner.example", UserKind::Guest).invited_by(ADMIN));
-    let mut g2 = UserSpec::new(GUEST2, "Gus", "Guest", "gus@partner.example", UserKind::Guest).invited_by(RADMIN);
+    let mut s = Scenario::new(UserSpec::new(
+        ADMIN,
+        "Ada",
+        "Admin",
+        "ada@corp.example",
+        UserKind::DocspaceAdmin,
+    ));
+    s.users.push(UserSpec::new(
+        OWNER,
+        "Olivia",
+        "Owner",
+        "olivia@corp.example",
+        UserKind::Owner,
+    ));
+    s.users.push(UserSpec::new(
+        RADMIN,
+        "Rob",
+        "Roomadmin",
+        "rob@corp.example",
+        UserKind::RoomAdmin,
+    ));
+    s.users.push(UserSpec::new(
+        USER,
+        "Uma",
+        "User",
+        "uma@corp.example",
+        UserKind::User,
+    ));
+    s.users.push(
+        UserSpec::new(
+            GUEST,
+            "Gina",
+            "Guest",
+            "gina@partner.example",
+            UserKind::Guest,
+        )
+        .invited_by(ADMIN),
+    );
+    let mut g2 = UserSpec::new(
+        GUEST2,
+        "Gus",
+        "Guest",
+        "gus@partner.example",
+        UserKind::Guest,
+    )
+    .invited_by(RADMIN);
     g2.guest_of.push(ADMIN.to_string());
     s.users.push(g2);
     s.users.push(
-        UserSpec::new(GONE, "Dieter", "Departed", "dieter@corp.example", UserKind::RoomAdmin).terminated(None),
+        UserSpec::new(
+            GONE,
+            "Dieter",
+            "Departed",
+            "dieter@corp.example",
+            UserKind::RoomAdmin,
+        )
+        .terminated(None),
     );
-    s.users.push(UserSpec::new(ADMIN2, "Abe", "Admin", "abe@corp.example", UserKind::DocspaceAdmin));
+    s.users.push(UserSpec::new(
+        ADMIN2,
+        "Abe",
+        "Admin",
+        "abe@corp.example",
+        UserKind::DocspaceAdmin,
+    ));
     s.groups.push(GroupSpec {
         id: HR.to_string(),
         name: "HR".to_string(),
@@ -126,14 +179,23 @@ impl Client {
         c
     }
 
-    pub async fn try_send(&self, method: &str, path: &str, body: Option<&str>) -> reqwest::Result<Resp> {
+    pub async fn try_send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> reqwest::Result<Resp> {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self.http.request(method, format!("{}/api/2.0/{path}", self.base));
+        let mut req = self
+            .http
+            .request(method, format!("{}/api/2.0/{path}", self.base));
         if let Some(t) = &self.token {
             req = req.header("Authorization", format!("Bearer {t}"));
         }
         if let Some(b) = body {
-            req = req.header("Content-Type", "application/json").body(b.to_string());
+            req = req
+                .header("Content-Type", "application/json")
+                .body(b.to_string());
         }
         let r = req.send().await?;
         let status = r.status().as_u16();
@@ -142,7 +204,11 @@ impl Client {
             .get("retry-after")
             .map(|v| v.to_str().unwrap().to_string());
         let text = r.text().await?;
-        Ok(Resp { status, text, retry_after })
+        Ok(Resp {
+            status,
+            text,
+            retry_after,
+        })
     }
 
     pub async fn send(&self, method: &str, path: &str, body: Option<&str>) -> Resp {
@@ -182,5 +248,8 @@ impl Client {
 
 /// The error message of an error envelope.
 pub fn error_message(r: &Resp) -> String {
-    r.json()["error"]["message"].as_str().unwrap_or_default().to_string()
+    r.json()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
