@@ -669,6 +669,7 @@ impl Auditor {
             links,
             can_edit_access,
             room_type: room.room_type,
+            designated: self.inner.config.archive.designated_rooms.contains(&room.id),
         })
     }
 
@@ -783,12 +784,53 @@ impl Auditor {
             apply_outcomes(&mut body.findings, outcomes);
         }
         if !other_fixes.is_empty() && !self.inner.cancel.is_cancelled() {
+            let reassigns: Vec<(usize, UserId, UserId)> = other_fixes
+                .iter()
+                .filter_map(|f| match &f.fix {
+                    check::Fix::Reassign { from, to } => Some((f.finding, from.clone(), to.clone())),
+                    _ => None,
+                })
+                .collect();
             let outcomes =
                 crate::offboarding::remediate(remediator, cfg, other_fixes, &mut body.actions)
                     .await;
+            let moved: Vec<(UserId, UserId)> = reassigns
+                .into_iter()
+                .filter(|(i, _, _)| {
+                    outcomes
+                        .iter()
+                        .any(|(j, o)| j == i && matches!(o, FixOutcome::Fixed(_)))
+                })
+                .map(|(_, from, to)| (from, to))
+                .collect();
             apply_outcomes(&mut body.findings, outcomes);
+            self.move_room_owners(&moved, &mut body.findings).await;
         }
         Ok(())
+    }
+
+    /// A verified reassignment moved the rooms of `from` to `to`: the
+    /// findings of those rooms name the owner the rooms have now, so their
+    /// digest goes to the new owner in this run rather than to the fallback
+    /// address now and to the new owner again in the next run.
+    async fn move_room_owners(&self, moved: &[(UserId, UserId)], findings: &mut [Finding]) {
+        for (from, to) in moved {
+            let owner = match self.inner.client.user(to).await {
+                Ok(u) => u,
+                Err(e) => {
+                    tracing::debug!(user_id = %to, error = %e, "new room owner could not be looked up");
+                    continue;
+                }
+            };
+            for room in findings.iter_mut().filter_map(|f| f.room.as_mut()) {
+                if room.owner_id.as_ref() == Some(from) {
+                    room.owner_id = Some(to.clone());
+                    room.owner_name = Some(owner.name());
+                    room.owner_email = owner.email.clone();
+                    room.owner_active = Some(owner.is_active());
+                }
+            }
+        }
     }
 }
 

@@ -73,7 +73,11 @@ fn init_logging(json: bool) {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    init_logging(args.log_json);
+    let json = args.log_json
+        || matches!(&args.command, Command::Daemon { config }
+            if docspace_auditor::daemon::configured_log_format(config)
+                == docspace_auditor::config::daemon::LogFormat::Json);
+    init_logging(json);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -150,6 +154,14 @@ async fn dispatch(command: Command) -> u8 {
                     return exit::USAGE;
                 }
             };
+            // A run by hand must not audit the portal while the daemon does.
+            let _lock = match docspace_auditor::daemon::acquire_lock(&config.state_path) {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return e.exit_code();
+                }
+            };
             let request = RunRequest {
                 dry_run,
                 checks,
@@ -167,9 +179,16 @@ async fn dispatch(command: Command) -> u8 {
             }
         }
         Command::Daemon { config } => {
-            let _ = config;
-            eprintln!("error: the daemon is not available in this build yet");
-            exit::RUN_FAILED
+            let options = docspace_auditor::daemon::DaemonOptions {
+                config_path: config,
+            };
+            match docspace_auditor::daemon::run_daemon(options).await {
+                Ok(()) => exit::CLEAN,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    e.exit_code()
+                }
+            }
         }
         #[cfg(feature = "demo")]
         Command::Demo { dir } => docspace_auditor::demo::run(&dir).await,

@@ -38,10 +38,11 @@ async fn sighup_rejects_a_bad_config_and_applies_a_good_one() {
     daemon.signal("HUP");
     daemon.wait_for("config reloaded", T).await;
     let reports = setup.reports_dir();
-    daemon.wait_until("a run on the new schedule", T, || {
-        !complete_runs(&reports).is_empty()
-    })
-    .await;
+    daemon
+        .wait_until("a run on the new schedule", T, || {
+            !complete_runs(&reports).is_empty()
+        })
+        .await;
 
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(T).await, Some(0), "{}", daemon.logs());

@@ -27,7 +27,8 @@ async fn runs_repeat_and_sigterm_mid_run_exits_cleanly() {
     // A notification socket, as systemd would hand it over.
     let sock_path = setup.dir.path().join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
     // Read as systemd does, while the daemon runs, until the stop.
     let heard = Arc::new(Mutex::new(Vec::<String>::new()));
     let done = Arc::new(AtomicBool::new(false));
@@ -53,10 +54,11 @@ async fn runs_repeat_and_sigterm_mid_run_exits_cleanly() {
     );
 
     let reports = setup.reports_dir();
-    daemon.wait_until("two complete scheduled runs", T, || {
-        complete_runs(&reports).len() >= 2
-    })
-    .await;
+    daemon
+        .wait_until("two complete scheduled runs", T, || {
+            complete_runs(&reports).len() >= 2
+        })
+        .await;
 
     // Slow the portal down so the next run is still going when SIGTERM comes.
     let before: BTreeSet<String> = runs(&reports).into_iter().map(|(n, _)| n).collect();
@@ -64,12 +66,13 @@ async fn runs_repeat_and_sigterm_mid_run_exits_cleanly() {
         latency_ms: 250,
         ..Faults::default()
     });
-    daemon.wait_until("a run in progress", T, || {
-        runs(&reports)
-            .iter()
-            .any(|(n, m)| !before.contains(n) && status(m) == "running")
-    })
-    .await;
+    daemon
+        .wait_until("a run in progress", T, || {
+            runs(&reports)
+                .iter()
+                .any(|(n, m)| !before.contains(n) && status(m) == "running")
+        })
+        .await;
     let in_progress: Vec<String> = runs(&reports)
         .into_iter()
         .filter(|(_, m)| status(m) == "running")
@@ -81,7 +84,6 @@ async fn runs_repeat_and_sigterm_mid_run_exits_cleanly() {
     assert_eq!(code, Some(0), "{log}");
     assert!(log.contains("shutting down"), "{log}");
     assert!(log.contains("daemon stopped"), "{log}");
-    eprintln!("DEBUGLOG\n{log}\n{:?}", runs(&reports).iter().map(|(n, m)| (n.clone(), status(m).to_string())).collect::<Vec<_>>());
 
     // Every run folder is finished, including the one SIGTERM interrupted.
     let all = runs(&reports);
@@ -153,7 +155,9 @@ async fn a_slow_portal_makes_the_next_tick_skip() {
         .wait_for("skipped: previous run still in progress", T)
         .await;
     let reports = setup.reports_dir();
-    daemon.wait_until("a complete run", T, || !complete_runs(&reports).is_empty()).await;
+    daemon
+        .wait_until("a complete run", T, || !complete_runs(&reports).is_empty())
+        .await;
     daemon.wait_for_nth("scheduled audit starting", 2, T).await;
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(T).await, Some(0), "{}", daemon.logs());

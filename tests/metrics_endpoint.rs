@@ -56,10 +56,11 @@ async fn counters_move_after_runs() {
     );
 
     let reports = setup.reports_dir();
-    daemon.wait_until("two complete runs", T, || {
-        complete_runs(&reports).len() >= 2
-    })
-    .await;
+    daemon
+        .wait_until("two complete runs", T, || {
+            complete_runs(&reports).len() >= 2
+        })
+        .await;
     // Give the run loop a moment to record the second run.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let after = scrape(&client, &base).await;

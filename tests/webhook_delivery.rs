@@ -161,10 +161,11 @@ async fn signed_room_archived_triggers_a_targeted_audit_once_and_own_re_archive_
     let (status, text) = hook.post(body, Some(sig)).await;
     assert_eq!(status, 202, "{text}");
 
-    daemon.wait_until("the webhook run of room 101", T, || {
-        webhook_runs(&setup, 101).len() == 1
-    })
-    .await;
+    daemon
+        .wait_until("the webhook run of room 101", T, || {
+            webhook_runs(&setup, 101).len() == 1
+        })
+        .await;
     let run = &webhook_runs(&setup, 101)[0];
     let findings =
         std::fs::read_to_string(setup.reports_dir().join(run).join("findings.csv")).unwrap();
@@ -258,10 +259,11 @@ async fn lowercase_hex_passes_and_bad_signatures_get_401_without_an_audit() {
     let sig = signature_header_value(SECRET.as_bytes(), body.as_bytes()).to_ascii_lowercase();
     let (status, text) = hook.post(body, Some(sig)).await;
     assert_eq!(status, 202, "{text}");
-    daemon.wait_until("the webhook run of room 102", T, || {
-        webhook_runs(&setup, 102).len() == 1
-    })
-    .await;
+    daemon
+        .wait_until("the webhook run of room 102", T, || {
+            webhook_runs(&setup, 102).len() == 1
+        })
+        .await;
 
     // The refused delivery for room 103 never ran, even though 5001 was
     // never recorded as seen.

@@ -26,7 +26,8 @@ use crate::api::{GroupId, UserId};
 use crate::finding::{Finding, FindingStatus, RoomState, Severity, Subject, SubjectKind};
 
 /// Why Archive-section rooms get no fix (see the module docs).
-pub const ARCHIVED_REPORT_ONLY: &str = "rooms in the Archive are checked in report mode";
+pub const ARCHIVED_REPORT_ONLY: &str =
+    "rooms in the Archive that are not designated archive rooms are checked in report mode";
 
 pub fn check(room: &RoomSnapshot, ctx: &CheckContext) -> Vec<Proposal> {
     if room.info.state == RoomState::Active {
@@ -160,7 +161,11 @@ enum Requirement {
 
 /// Why a fix cannot be proposed in this room, if it cannot.
 fn unfixable(room: &RoomSnapshot, requirement: Option<&Requirement>) -> Option<String> {
-    if room.info.state == RoomState::Archived {
+    // Fixing every archived project room would strip its former members
+    // (and each re-archive mails all of them): only rooms the operator
+    // designated as archive storage are brought in line; a designated room
+    // in the Archive is fixed inside the unarchive/re-archive transaction.
+    if room.info.state == RoomState::Archived && !room.designated {
         return Some(ARCHIVED_REPORT_ONLY.into());
     }
     // A public room accepts only content-creator (11) or none for groups
@@ -373,6 +378,7 @@ mod tests {
             links: Vec::new(),
             can_edit_access: state != RoomState::Archived,
             room_type,
+            designated: state == RoomState::ActiveArchive,
         }
     }
 
@@ -561,6 +567,24 @@ mod tests {
                     format!("group:{HR} -: {ARCHIVED_REPORT_ONLY}"),
                     format!("user:{ARCHIVE} -: {ARCHIVED_REPORT_ONLY}"),
                     format!("user:{BOB} -: {ARCHIVED_REPORT_ONLY}"),
+                ],
+            ),
+            (
+                "designated room in the Archive: fixed in the transaction",
+                {
+                    let mut s = snapshot(
+                        Archived,
+                        None,
+                        vec![owner_row(OWNER), user_row(BOB, 10, "")],
+                    );
+                    s.designated = true;
+                    s
+                },
+                true,
+                vec![
+                    format!("group:{HR} add {HR} 2"),
+                    format!("user:{ARCHIVE} add {ARCHIVE} 9"),
+                    format!("user:{BOB} remove {BOB}"),
                 ],
             ),
             (

@@ -197,4 +197,7 @@ pub struct RoomSnapshot {
     /// archived room; API-NOTES §0.1).
     pub can_edit_access: bool,
     pub room_type: Option<crate::api::wire::RoomType>,
+    /// Listed in `archive.designated_rooms` (also when it sits in the
+    /// Archive section): the archive rules apply to it in full.
+    pub designated: bool,
 }

@@ -158,6 +158,18 @@ pub(super) fn validate_daemon(raw: RawDaemon, p: &mut Problems) -> Option<Daemon
             LogFormat::Text
         }
     };
+    if raw.shutdown_timeout_secs == Some(0) {
+        p.push("daemon.shutdown_timeout_secs", "must be greater than 0");
+    }
+    let mut names = std::collections::HashSet::new();
+    for s in &schedules {
+        if !names.insert(s.name.as_str()) {
+            p.push(
+                "daemon.schedules",
+                format!("two schedules are named {:?}", s.name),
+            );
+        }
+    }
     Some(DaemonConfig {
         schedules,
         shutdown_timeout: Duration::from_secs(raw.shutdown_timeout_secs.unwrap_or(60)),
@@ -198,8 +210,16 @@ pub(super) fn validate_webhook(
             None
         }
     };
-    if !raw.path.starts_with('/') {
-        p.push("webhook.path", "must start with /");
+    if let Err(m) = check_webhook_path(&raw.path) {
+        p.push("webhook.path", m);
+    }
+    if let Some(n) = raw.max_body_bytes
+        && !(1024..=MAX_WEBHOOK_BODY).contains(&n)
+    {
+        p.push(
+            "webhook.max_body_bytes",
+            format!("{n} is not between 1024 and {MAX_WEBHOOK_BODY}"),
+        );
     }
     let source = match (&raw.secret_env, &raw.secret_file, &raw.secret_credential) {
         (Some(v), None, None) => SecretSource::Env(v.clone()),
@@ -215,6 +235,13 @@ pub(super) fn validate_webhook(
         }
     };
     let secret = match load_secret(&source, env) {
+        Ok(s) if secrecy::ExposeSecret::expose_secret(&s).chars().count() > 50 => {
+            p.push(
+                "webhook.secret_env",
+                "the secret is longer than 50 characters, which DocSpace refuses as a webhook secretKey",
+            );
+            None
+        }
         Ok(s) => Some(s),
         Err(m) => {
             p.push("webhook.secret_env", m);
@@ -229,6 +256,31 @@ pub(super) fn validate_webhook(
     })
 }
 
+/// The largest `webhook.max_body_bytes` accepted (DocSpace deliveries are
+/// a few kilobytes).
+pub const MAX_WEBHOOK_BODY: usize = 16 * 1024 * 1024;
+
+/// A webhook path: absolute, plain segments only (no route captures or
+/// wildcards), and not one of the metrics routes it may share a listener
+/// with.
+fn check_webhook_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') || path.len() < 2 {
+        return Err(format!(
+            "{path:?} must start with / and name a path, like /hooks/docspace"
+        ));
+    }
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.' | '~');
+    if !path.chars().all(plain) || path.contains("//") || path.ends_with('/') {
+        return Err(format!(
+            "{path:?} may hold only letters, digits, - _ . ~ and single / between segments"
+        ));
+    }
+    if path == "/metrics" || path == "/healthz" {
+        return Err(format!("{path:?} is taken by the metrics endpoints"));
+    }
+    Ok(())
+}
+
 pub(super) fn validate_metrics(raw: RawMetrics, p: &mut Problems) -> Option<MetricsConfig> {
     match raw.listen.parse::<SocketAddr>() {
         Ok(listen) => Some(MetricsConfig { listen }),
@@ -239,5 +291,67 @@ pub(super) fn validate_metrics(raw: RawMetrics, p: &mut Problems) -> Option<Metr
             );
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn webhook(extra: &str, secret: &str) -> Vec<String> {
+        let raw: RawWebhook = toml::from_str(&format!(
+            "listen = \"127.0.0.1:8787\"\nsecret_env = \"S\"\n{extra}"
+        ))
+        .unwrap();
+        let secret = secret.to_string();
+        let mut p = Problems::default();
+        validate_webhook(raw, Path::new("."), &move |_| Some(secret.clone()), &mut p);
+        p.0.into_iter()
+            .map(|x| format!("{}: {}", x.key, x.message))
+            .collect()
+    }
+
+    #[test]
+    fn webhook_settings_are_checked() {
+        assert!(webhook("", "s3cret-Value!").is_empty());
+        assert!(webhook("path = \"/hooks/docspace-2.v1\"", "s").is_empty());
+        for bad in [
+            "hooks",
+            "/",
+            "/hooks/{id}",
+            "/hooks/*rest",
+            "/a//b",
+            "/a/",
+            "/metrics",
+            "/healthz",
+            "/a b",
+        ] {
+            let problems = webhook(&format!("path = \"{bad}\""), "s");
+            assert!(
+                problems.iter().any(|m| m.starts_with("webhook.path")),
+                "{bad}: {problems:?}"
+            );
+        }
+        assert!(webhook("max_body_bytes = 10", "s")[0].starts_with("webhook.max_body_bytes"));
+        assert!(webhook("", &"x".repeat(51))[0].contains("50 characters"));
+    }
+
+    #[test]
+    fn daemon_settings_are_checked() {
+        let raw: RawDaemon = toml::from_str(
+            "shutdown_timeout_secs = 0\n[[schedules]]\nname = \"a\"\ncron = \"0 * * * * *\"\njob = \"audit\"\n[[schedules]]\nname = \"a\"\ncron = \"0 0 * * *\"\njob = \"audit\"\n[[schedules]]\nname = \"a\"\ncron = \"0 0 9 * * *\"\njob = \"audit\"\ntimezone = \"Europe/Berlin\"",
+        )
+        .unwrap();
+        let mut p = Problems::default();
+        validate_daemon(raw, &mut p);
+        let keys: Vec<&str> = p.0.iter().map(|x| x.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "daemon.schedules[1].cron",
+                "daemon.shutdown_timeout_secs",
+                "daemon.schedules"
+            ]
+        );
     }
 }

@@ -781,3 +781,40 @@ fn record_mail_counts(shared: &Shared) {
         .metrics
         .record_emails(delta, Some(u64::try_from(queued).unwrap_or(0)));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_format_is_read_without_validating_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "[daemon]\nlog_format = \"json\"\n[portal]\nnonsense = 1\n",
+        )
+        .unwrap();
+        assert_eq!(configured_log_format(&path), LogFormat::Json);
+        std::fs::write(&path, "[daemon]\nlog_format = \"text\"\n").unwrap();
+        assert_eq!(configured_log_format(&path), LogFormat::Text);
+        assert_eq!(
+            configured_log_format(&dir.path().join("missing.toml")),
+            LogFormat::Text
+        );
+    }
+
+    #[test]
+    fn exit_codes() {
+        let locked = DaemonError::Locked {
+            path: PathBuf::from("/x.lock"),
+            holder: "pid 1".into(),
+        };
+        assert_eq!(locked.exit_code(), 2);
+        assert!(locked.to_string().contains("holds the lock /x.lock: pid 1"));
+        let timeout = DaemonError::ShutdownTimeout {
+            timeout: Duration::from_secs(5),
+        };
+        assert_eq!(timeout.exit_code(), 1);
+    }
+}

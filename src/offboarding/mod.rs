@@ -266,13 +266,13 @@ async fn load_users(
     out: &mut OffboardingScan,
 ) -> Result<(Vec<User>, Vec<User>), ApiError> {
     let wants_disabled = plan.content || plan.access;
-    let disabled_checks = [CheckId::DisabledUserContent, CheckId::DisabledUserAccess]
-        .into_iter()
-        .filter(|c| match c {
-            CheckId::DisabledUserContent => plan.content,
-            _ => plan.access,
-        })
-        .collect::<Vec<_>>();
+    let disabled_checks = [
+        (CheckId::DisabledUserContent, plan.content),
+        (CheckId::DisabledUserAccess, plan.access),
+    ]
+    .into_iter()
+    .filter_map(|(c, on)| on.then_some(c))
+    .collect::<Vec<_>>();
     if let Some(id) = only_user {
         return match client.user(id).await {
             Ok(u) => {

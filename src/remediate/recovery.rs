@@ -91,16 +91,11 @@ impl Remediator<'_> {
                     }
                 }
                 // Room moves are settled through the transaction table above.
-                ("unarchive" | "re-archive", _) => Some((
-                    true,
-                    true,
-                    "room move settled by the transaction check".to_string(),
-                )),
-                _ => Some((
-                    false,
-                    false,
-                    "outcome unknown after a crash; the next scan re-checks it".to_string(),
-                )),
+                ("unarchive" | "re-archive", _) => Some((true, true, "room move settled by the transaction check".to_string())),
+                (action @ ("reassign-start" | "delete-guest" | "disable-guest"), _) => {
+                    self.settle_user_change(action, &entry.detail).await
+                }
+                _ => Some((false, false, "outcome unknown after a crash; the next scan re-checks it".to_string())),
             };
             let Some((applied, verified, note)) = settled else {
                 continue;
@@ -132,6 +127,53 @@ impl Remediator<'_> {
             );
         }
         actions
+    }
+}
+
+impl Remediator<'_> {
+    /// Settles a journaled user-level change by reading the user back:
+    /// (applied, verified, note), or `None` when the portal cannot tell yet.
+    async fn settle_user_change(&self, action: &str, user: &str) -> Option<(bool, bool, String)> {
+        let id = crate::api::Guid::new(user);
+        if !id.is_well_formed() {
+            return Some((false, false, "the journaled user id is not a GUID".into()));
+        }
+        match action {
+            "reassign-start" => match self.client.reassign_progress(&id).await {
+                Ok(Some(p)) if p.is_completed && p.status == Some(crate::api::wire::TaskStatus::Completed) => {
+                    Some((true, true, "the reassignment completed".into()))
+                }
+                Ok(Some(p)) if !p.is_completed => Some((
+                    true,
+                    true,
+                    format!("the reassignment is running ({}%); the next scan follows it", p.percentage.unwrap_or(0)),
+                )),
+                Ok(Some(p)) => Some((
+                    false,
+                    true,
+                    format!(
+                        "the reassignment ended without completing{}",
+                        p.error.map(|e| format!(": {}", crate::api::clip(&e, 200))).unwrap_or_default()
+                    ),
+                )),
+                Ok(None) => Some((false, false, "no reassignment task is known; the next scan re-checks the user".into())),
+                Err(e) => {
+                    tracing::warn!(user_id = %id, error = %e, "cannot settle a journaled reassignment yet");
+                    None
+                }
+            },
+            _ => match self.client.user(&id).await {
+                Err(e) if e.status() == Some(404) => Some((true, true, "the account is gone".into())),
+                Ok(u) if action == "disable-guest" && u.is_terminated() => {
+                    Some((true, true, "the account is disabled".into()))
+                }
+                Ok(_) => Some((false, true, "the account still exists; the next scan reports it again".into())),
+                Err(e) => {
+                    tracing::warn!(user_id = %id, error = %e, "cannot settle a journaled user change yet");
+                    None
+                }
+            },
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! Test support for the daemon, webhook and metrics tests: a fake DocSpace
 //! portal with archived rooms that hold guests, a config written into a
 //! temp dir, and the `docspace-auditor daemon` binary run as a child
-//! process whose log lines are collected while it runs.
+//! process whose log lines are collected while it runs. `DSA_DAEMON_BIN`
+//! points the tests at another build of the binary (an installed one).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
@@ -355,7 +356,12 @@ impl Daemon {
 
     /// Waits until `cond` holds, failing the test with the log after
     /// `timeout`.
-    pub async fn wait_until(&mut self, what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    pub async fn wait_until(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        mut cond: impl FnMut() -> bool,
+    ) {
         let start = Instant::now();
         while !cond() {
             if start.elapsed() > timeout {
@@ -363,7 +369,10 @@ impl Daemon {
             }
             if let Ok(Some(status)) = self.child.try_wait() {
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                panic!("daemon exited ({status}) while waiting for {what}:\n{}", self.logs());
+                panic!(
+                    "daemon exited ({status}) while waiting for {what}:\n{}",
+                    self.logs()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
