@@ -235,9 +235,44 @@ impl Auditor {
             .filter(|f| f.check == CheckId::RoomAudit)
             .filter_map(|f| f.room.as_ref().map(|r| r.id.to_string()))
             .collect();
-        // A targeted run saw only part of the portal: absence there proves
-        // nothing about the rest, so nothing is marked resolved.
-        if request.only_room.is_none() && request.only_user.is_none() {
+        // A stopped run or a targeted run saw only part of the portal:
+        // absence there proves nothing about the rest, so nothing is marked
+        // resolved.
+        let stopped = self.inner.cancel.is_cancelled();
+        if stopped {
+            body.warnings.push(
+                "the run was stopped before it finished: rooms it did not reach were not audited, and earlier findings stay open".into(),
+            );
+        }
+        // The reports before the state: a report that cannot be written
+        // (disk full, folder not writable) fails the run before the state
+        // store moves on, and its changes stay in the journal for the next
+        // run's report.
+        let written = (|| -> Result<(), ReportError> {
+            writer.write_findings(&body.findings, finished)?;
+            writer.write_actions(&body.actions)?;
+            if !body.audit_events.is_empty() {
+                writer.write_audit_events(&body.audit_events)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = written {
+            manifest.status = "failed".into();
+            manifest.finished = Some(finished);
+            manifest.note = Some(crate::report::safe::one_line(&e.to_string(), 500));
+            let _ = writer.write_manifest(&manifest);
+            let _ = self.inner.state.finish_run(&run_id, finished, "failed");
+            tracing::error!(run_id = %run_id, error = %e, "audit run failed");
+            return Err(e.into());
+        }
+        if let Err(e) = self
+            .inner
+            .state
+            .journal_mark_reported(&run_id, &body.journal_reported)
+        {
+            tracing::warn!(run_id = %run_id, error = %e, "cannot record which changes were reported; the next run may report them again");
+        }
+        if request.only_room.is_none() && request.only_user.is_none() && !stopped {
             self.inner.state.record_findings(
                 &run_id,
                 finished,
@@ -247,18 +282,13 @@ impl Auditor {
                 &body.unaudited_checks,
             )?;
         }
-        writer.write_findings(&body.findings, finished)?;
-        writer.write_actions(&body.actions)?;
-        if !body.audit_events.is_empty() {
-            writer.write_audit_events(&body.audit_events)?;
-        }
         let attention = body.findings.iter().any(|f| f.status.needs_attention());
         let result = if attention {
             RunResult::Attention
         } else {
             RunResult::Clean
         };
-        manifest.status = "complete".into();
+        manifest.status = if stopped { "stopped" } else { "complete" }.into();
         manifest.finished = Some(finished);
         manifest.rooms_audited = body.rooms_audited;
         manifest.rooms_failed = body.rooms_failed;
@@ -270,7 +300,11 @@ impl Auditor {
         self.inner.state.finish_run(
             &run_id,
             finished,
-            if attention { "findings" } else { "clean" },
+            match (stopped, attention) {
+                (true, _) => "stopped",
+                (false, true) => "findings",
+                (false, false) => "clean",
+            },
         )?;
         if let Err(e) = crate::report::prune(&cfg.reports.dir, cfg.reports.keep_runs) {
             body.warnings
@@ -402,6 +436,18 @@ impl Auditor {
             run_id,
             clock: self.inner.clock.as_ref(),
         };
+        // Changes of runs that died before writing their report go into
+        // this one; open entries are settled by `recover` below.
+        let (late, mut reported) = crate::remediate::recovery::unreported_changes(
+            state,
+            run_id,
+            self.inner.clock.now(),
+        );
+        body.actions.extend(late);
+        if !dry_run {
+            reported.extend(state.journal_open()?.into_iter().map(|e| e.id));
+        }
+        body.journal_reported = reported;
         if dry_run {
             if !state.open_transactions()?.is_empty() {
                 let w = "a room was left outside the Archive by an earlier run; it is re-archived by the next run that is not a dry-run".to_string();
@@ -669,7 +715,12 @@ impl Auditor {
             links,
             can_edit_access,
             room_type: room.room_type,
-            designated: self.inner.config.archive.designated_rooms.contains(&room.id),
+            designated: self
+                .inner
+                .config
+                .archive
+                .designated_rooms
+                .contains(&room.id),
         })
     }
 
@@ -787,7 +838,9 @@ impl Auditor {
             let reassigns: Vec<(usize, UserId, UserId)> = other_fixes
                 .iter()
                 .filter_map(|f| match &f.fix {
-                    check::Fix::Reassign { from, to } => Some((f.finding, from.clone(), to.clone())),
+                    check::Fix::Reassign { from, to } => {
+                        Some((f.finding, from.clone(), to.clone()))
+                    }
                     _ => None,
                 })
                 .collect();
@@ -847,6 +900,8 @@ struct AuditBody {
     /// Checks that could not run completely this time.
     unaudited_checks: Vec<CheckId>,
     audit_events: Vec<crate::report::AuditEventRow>,
+    /// Journal entries of earlier runs this run's `actions.csv` reports.
+    journal_reported: Vec<i64>,
 }
 
 fn apply_outcomes(findings: &mut [Finding], outcomes: Vec<(usize, FixOutcome)>) {

@@ -56,6 +56,9 @@ pub const RECENT_EVENTS: usize = 4096;
 /// How long a body may take to arrive.
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How much of an oversized body is read and dropped before answering 413.
+const DRAIN_LIMIT: usize = 32 * 1024 * 1024;
+
 /// How long processed event ids are kept in the state store.
 pub const EVENT_RETENTION_DAYS: i64 = 30;
 
@@ -497,25 +500,43 @@ enum BodyError {
     Timeout,
 }
 
+/// Reads at most `max` body bytes. An oversized body is still read (and
+/// dropped) up to [`DRAIN_LIMIT`], so the sender gets the 413 instead of a
+/// broken pipe; beyond that the connection is just closed.
 async fn read_limited(headers: &HeaderMap, body: Body, max: usize) -> Result<Vec<u8>, BodyError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
+    if declared.is_some_and(|n| n > DRAIN_LIMIT as u64) {
         return Err(BodyError::TooLarge);
     }
+    let mut too_large = declared.is_some_and(|n| n > max as u64);
     let read = async {
         let mut stream = body.into_data_stream();
-        let mut buf = Vec::with_capacity(declared.map_or(8 * 1024, |n| n as usize));
+        let capacity = declared.map_or(8 * 1024, |n| n as usize).min(max);
+        let mut buf = Vec::with_capacity(if too_large { 0 } else { capacity });
+        let mut seen = 0usize;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| BodyError::Broken(e.to_string()))?;
-            if buf.len() + chunk.len() > max {
-                return Err(BodyError::TooLarge);
+            seen = seen.saturating_add(chunk.len());
+            if seen > max && !too_large {
+                too_large = true;
+                buf = Vec::new();
+            }
+            if too_large {
+                if seen > DRAIN_LIMIT {
+                    break;
+                }
+                continue;
             }
             buf.extend_from_slice(&chunk);
         }
-        Ok(buf)
+        if too_large {
+            Err(BodyError::TooLarge)
+        } else {
+            Ok(buf)
+        }
     };
     tokio::time::timeout(BODY_TIMEOUT, read)
         .await
@@ -795,6 +816,27 @@ mod tests {
         let d =
             parse_delivery(br#"{"event":{"id":1,"trigger":"x","createOn":"garbage"}}"#).unwrap();
         assert!(d.event.create_on.is_none());
+    }
+
+    #[tokio::test]
+    async fn bodies_are_limited_with_or_without_a_length() {
+        let none = HeaderMap::new();
+        let ok = read_limited(&none, Body::from(vec![1u8; 1000]), 1000).await;
+        assert_eq!(ok.ok().map(|b| b.len()), Some(1000));
+        // Chunked (no Content-Length): noticed while reading.
+        let big = read_limited(&none, Body::from(vec![1u8; 1001]), 1000).await;
+        assert!(matches!(big, Err(BodyError::TooLarge)));
+        // Declared too large: refused whatever follows.
+        let mut declared = HeaderMap::new();
+        declared.insert(header::CONTENT_LENGTH, "5000".parse().unwrap());
+        let big = read_limited(&declared, Body::from(vec![1u8; 10]), 1000).await;
+        assert!(matches!(big, Err(BodyError::TooLarge)));
+        declared.insert(
+            header::CONTENT_LENGTH,
+            (DRAIN_LIMIT + 1).to_string().parse().unwrap(),
+        );
+        let huge = read_limited(&declared, Body::empty(), 1000).await;
+        assert!(matches!(huge, Err(BodyError::TooLarge)));
     }
 
     #[test]

@@ -97,6 +97,14 @@ async fn runs_repeat_and_sigterm_mid_run_exits_cleanly() {
         assert!(!status(manifest).is_empty(), "{name} has no run.json");
     }
     for name in &in_progress {
+        let manifest = all
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, m)| status(m))
+            .unwrap_or_default();
+        // A run cut short says so; it never claims a complete audit (and
+        // so never marks unseen findings resolved).
+        assert_eq!(manifest, "stopped", "{name}:\n{log}");
         let dir = reports.join(name);
         assert!(dir.join("findings.csv").exists(), "{name}: no findings.csv");
         assert!(dir.join("actions.csv").exists(), "{name}: no actions.csv");

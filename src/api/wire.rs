@@ -7,7 +7,6 @@
 //! failing, so a newer server never makes a scan panic; the checks report
 //! what they could not classify.
 
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 

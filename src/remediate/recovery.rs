@@ -91,11 +91,19 @@ impl Remediator<'_> {
                     }
                 }
                 // Room moves are settled through the transaction table above.
-                ("unarchive" | "re-archive", _) => Some((true, true, "room move settled by the transaction check".to_string())),
+                ("unarchive" | "re-archive", _) => Some((
+                    true,
+                    true,
+                    "room move settled by the transaction check".to_string(),
+                )),
                 (action @ ("reassign-start" | "delete-guest" | "disable-guest"), _) => {
                     self.settle_user_change(action, &entry.detail).await
                 }
-                _ => Some((false, false, "outcome unknown after a crash; the next scan re-checks it".to_string())),
+                _ => Some((
+                    false,
+                    false,
+                    "outcome unknown after a crash; the next scan re-checks it".to_string(),
+                )),
             };
             let Some((applied, verified, note)) = settled else {
                 continue;
@@ -140,34 +148,52 @@ impl Remediator<'_> {
         }
         match action {
             "reassign-start" => match self.client.reassign_progress(&id).await {
-                Ok(Some(p)) if p.is_completed && p.status == Some(crate::api::wire::TaskStatus::Completed) => {
+                Ok(Some(p))
+                    if p.is_completed
+                        && p.status == Some(crate::api::wire::TaskStatus::Completed) =>
+                {
                     Some((true, true, "the reassignment completed".into()))
                 }
                 Ok(Some(p)) if !p.is_completed => Some((
                     true,
                     true,
-                    format!("the reassignment is running ({}%); the next scan follows it", p.percentage.unwrap_or(0)),
+                    format!(
+                        "the reassignment is running ({}%); the next scan follows it",
+                        p.percentage.unwrap_or(0)
+                    ),
                 )),
                 Ok(Some(p)) => Some((
                     false,
                     true,
                     format!(
                         "the reassignment ended without completing{}",
-                        p.error.map(|e| format!(": {}", crate::api::clip(&e, 200))).unwrap_or_default()
+                        p.error
+                            .map(|e| format!(": {}", crate::api::clip(&e, 200)))
+                            .unwrap_or_default()
                     ),
                 )),
-                Ok(None) => Some((false, false, "no reassignment task is known; the next scan re-checks the user".into())),
+                Ok(None) => Some((
+                    false,
+                    false,
+                    "no reassignment task is known; the next scan re-checks the user".into(),
+                )),
                 Err(e) => {
                     tracing::warn!(user_id = %id, error = %e, "cannot settle a journaled reassignment yet");
                     None
                 }
             },
             _ => match self.client.user(&id).await {
-                Err(e) if e.status() == Some(404) => Some((true, true, "the account is gone".into())),
+                Err(e) if e.status() == Some(404) => {
+                    Some((true, true, "the account is gone".into()))
+                }
                 Ok(u) if action == "disable-guest" && u.is_terminated() => {
                     Some((true, true, "the account is disabled".into()))
                 }
-                Ok(_) => Some((false, true, "the account still exists; the next scan reports it again".into())),
+                Ok(_) => Some((
+                    false,
+                    true,
+                    "the account still exists; the next scan reports it again".into(),
+                )),
                 Err(e) => {
                     tracing::warn!(user_id = %id, error = %e, "cannot settle a journaled user change yet");
                     None
@@ -205,4 +231,57 @@ fn settle(action: &str, target: &str, share: &Share) -> (bool, bool, String) {
             ),
         },
     }
+}
+
+/// The changes earlier runs made and never reported, because they died or
+/// their report could not be written, as `recover-<action>` rows for this
+/// run's `actions.csv`; and the journal ids to mark as reported once that
+/// file is written. Reads only the state store, so a dry run does it too.
+pub fn unreported_changes(
+    state: &crate::state::StateStore,
+    run_id: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (Vec<ActionRecord>, Vec<i64>) {
+    let entries = match state.journal_unreported(run_id) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the journal of earlier runs");
+            return (Vec::new(), Vec::new());
+        }
+    };
+    let mut ids = Vec::new();
+    let mut actions = Vec::new();
+    for u in entries {
+        let e = &u.entry;
+        ids.push(e.id);
+        let outcome = match u.outcome.as_str() {
+            "done" => ActionOutcome::Done,
+            "skipped" => ActionOutcome::Skipped,
+            "in-progress" => ActionOutcome::InProgress,
+            _ => ActionOutcome::Failed,
+        };
+        let time = chrono::DateTime::parse_from_rfc3339(&u.completed_at)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap_or(now);
+        actions.push(ActionRecord {
+            time,
+            check: CheckId::parse(&e.check).unwrap_or(CheckId::RoomAudit),
+            room_id: e.room_id.as_deref().and_then(RoomId::parse),
+            subject: e.subject.clone(),
+            action: format!("recover-{}", e.action),
+            dry_run: false,
+            outcome,
+            verified: u.verified,
+            error: Some(format!(
+                "made by run {} at {}, which ended before writing its report{}",
+                e.run_id,
+                u.completed_at,
+                u.error
+                    .as_deref()
+                    .map(|m| format!("; {m}"))
+                    .unwrap_or_default()
+            )),
+        });
+    }
+    (actions, ids)
 }

@@ -24,6 +24,18 @@ pub struct JournalEntry {
     pub intended_at: String,
 }
 
+/// A completed entry of a run that never wrote its `actions.csv` (it was
+/// killed, or its report could not be written), not yet reported by a later
+/// run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnreportedEntry {
+    pub entry: JournalEntry,
+    pub completed_at: String,
+    pub outcome: String,
+    pub verified: bool,
+    pub error: Option<String>,
+}
+
 /// A room taken out of the Archive by a run that has not put it back yet.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpenTransaction {
@@ -101,6 +113,74 @@ impl StateStore {
             .map_err(self.sql_err("list journal"))
     }
 
+    /// Completed entries of earlier runs that did not report them: runs
+    /// that died or failed before their `actions.csv` was written, and
+    /// entries that recovery settled in a run that then died too. The
+    /// caller puts them in its own `actions.csv` and then calls
+    /// [`StateStore::journal_mark_reported`].
+    pub fn journal_unreported(&self, current_run: &str) -> Result<Vec<UnreportedEntry>, StateError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT j.id, j.run_id, j.check_name, j.room_id, j.subject, j.action, j.detail,
+                        j.intended_at, j.completed_at, COALESCE(j.outcome, ''), COALESCE(j.verified, 0), j.error
+                 FROM journal j LEFT JOIN runs r ON r.run_id = j.run_id
+                 WHERE j.completed_at IS NOT NULL
+                   AND j.run_id != ?1
+                   AND COALESCE(r.status, 'incomplete') NOT IN ('clean', 'findings', 'stopped', 'running')
+                   AND j.id NOT IN (SELECT journal_id FROM journal_reported)
+                 ORDER BY j.id",
+            )
+            .map_err(self.sql_err("list unreported journal"))?;
+        let rows = stmt
+            .query_map(params![current_run], |r| {
+                Ok(UnreportedEntry {
+                    entry: JournalEntry {
+                        id: r.get(0)?,
+                        run_id: r.get(1)?,
+                        check: r.get(2)?,
+                        room_id: r.get(3)?,
+                        subject: r.get(4)?,
+                        action: r.get(5)?,
+                        detail: r.get(6)?,
+                        intended_at: r.get(7)?,
+                    },
+                    completed_at: r.get(8)?,
+                    outcome: r.get(9)?,
+                    verified: r.get::<_, i64>(10)? != 0,
+                    error: r.get(11)?,
+                })
+            })
+            .map_err(self.sql_err("list unreported journal"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(self.sql_err("list unreported journal"))
+    }
+
+    /// Records that a run's `actions.csv` (now written) holds its own
+    /// completed entries and the completed ones among `others` (entries of
+    /// earlier runs it reported or settled).
+    pub fn journal_mark_reported(&self, run_id: &str, others: &[i64]) -> Result<(), StateError> {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction()
+            .map_err(self.sql_err("begin journal reported"))?;
+        tx.execute(
+            "INSERT OR IGNORE INTO journal_reported(journal_id, run_id)
+             SELECT id, ?1 FROM journal WHERE run_id = ?1 AND completed_at IS NOT NULL",
+            params![run_id],
+        )
+        .map_err(self.sql_err("mark journal reported"))?;
+        for id in others {
+            tx.execute(
+                "INSERT OR IGNORE INTO journal_reported(journal_id, run_id)
+                 SELECT id, ?2 FROM journal WHERE id = ?1 AND completed_at IS NOT NULL",
+                params![id, run_id],
+            )
+            .map_err(self.sql_err("mark journal reported"))?;
+        }
+        tx.commit().map_err(self.sql_err("commit journal reported"))
+    }
+
     /// Whether a change of this kind on this subject was already completed
     /// as done by an earlier run (so a repeated run never applies it twice).
     pub fn journal_done_count(&self, run_id: &str) -> Result<u64, StateError> {
@@ -172,7 +252,7 @@ impl StateStore {
         let conn = self.lock();
         let n: i64 = conn
             .query_row(
-                "SELECT COUNT(*) FROM journal WHERE room_id = ?1 AND action IN ('unarchive','re-archive') AND intended_at >= ?2",
+                "SELECT COUNT(*) FROM journal WHERE room_id = ?1 AND action IN ('unarchive','re-archive','recover-re-archive') AND intended_at >= ?2",
                 params![room_id, ts(since)],
                 |r| r.get(0),
             )

@@ -89,6 +89,10 @@ CREATE TABLE IF NOT EXISTS journal (
     error        TEXT
 );
 CREATE INDEX IF NOT EXISTS journal_open ON journal(completed_at);
+CREATE TABLE IF NOT EXISTS journal_reported (
+    journal_id  INTEGER PRIMARY KEY,
+    run_id      TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS archive_transactions (
     room_id     TEXT PRIMARY KEY,
     run_id      TEXT NOT NULL,

@@ -12,9 +12,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use docspace_auditor::audit::{Auditor, RunOutcome, RunRequest};
+use docspace_auditor::check::CheckId;
 use docspace_auditor::clock::SystemClock;
 use docspace_auditor::config::Config;
-use docspace_fake_portal::{FakePortal, Scenario};
+use docspace_auditor::finding::{ActionOutcome, FindingStatus, RoomState};
+use docspace_fake_portal::{FakePortal, PortalView, Scenario};
 use tokio_util::sync::CancellationToken;
 
 /// The environment variable name the configs read the token from (resolved
@@ -81,8 +83,10 @@ pub struct Options {
     pub designated: Option<String>,
     pub archive_owner: Option<String>,
     pub hr_group: Option<String>,
-    /// `mode` of every check except disabled-user-access (always report).
+    /// `mode` of every check except disabled-user-access (report).
     pub mode: &'static str,
+    /// Per-check modes that win over `mode`: (check, mode).
+    pub modes: Vec<(&'static str, &'static str)>,
 }
 
 impl Default for Options {
@@ -99,6 +103,7 @@ impl Default for Options {
             archive_owner: Some(ARNE.to_string()),
             hr_group: Some(HR_GROUP.to_string()),
             mode: "remediate",
+            modes: Vec::new(),
         }
     }
 }
@@ -131,7 +136,29 @@ pub fn config_text(base_url: &str, o: &Options) -> String {
             )
         })
         .unwrap_or_default();
-    let mode = o.mode;
+    let mode = |check: &str| {
+        o.modes
+            .iter()
+            .find(|(c, _)| *c == check)
+            .map_or(o.mode, |(_, m)| *m)
+    };
+    let checks: String = [
+        "archived-room-guests",
+        "archived-room-links",
+        "disabled-user-content",
+        "archive-access-drift",
+        "orphaned-guests",
+    ]
+    .iter()
+    .map(|c| {
+        let action = if *c == "orphaned-guests" {
+            "action = \"delete\"\n"
+        } else {
+            ""
+        };
+        format!("[policy.checks.{c}]\nmode = \"{}\"\n{action}", mode(c))
+    })
+    .collect();
     format!(
         r#"
 [portal]
@@ -156,18 +183,7 @@ reassign_timeout_secs = 20
 dry_run = {dry_run}
 max_changes_per_run = {max_changes}
 
-[policy.checks.archived-room-guests]
-mode = "{mode}"
-[policy.checks.archived-room-links]
-mode = "{mode}"
-[policy.checks.disabled-user-content]
-mode = "{mode}"
-[policy.checks.archive-access-drift]
-mode = "{mode}"
-[policy.checks.orphaned-guests]
-mode = "{mode}"
-action = "delete"
-[policy.checks.disabled-user-access]
+{checks}[policy.checks.disabled-user-access]
 mode = "report"
 
 [[exemptions]]
@@ -224,4 +240,96 @@ pub async fn run(auditor: &Auditor) -> RunOutcome {
         .run(RunRequest::default())
         .await
         .unwrap_or_else(|e| panic!("the audit run failed: {e}"))
+}
+
+// ---- read-back in the portal ---------------------------------------------------
+
+/// Panics unless every `fixed` finding of `outcome` holds in the portal's
+/// state: removed members and revoked links are gone, added members are
+/// there, reassigned users own no room, deleted guests no longer exist, and
+/// every room of the Archive section is in the Archive again.
+pub fn assert_fixed_findings_hold(
+    state: &PortalView,
+    outcome: &RunOutcome,
+    archive_owner: Option<&str>,
+    hr_group: Option<&str>,
+) -> usize {
+    let mut checked = 0;
+    for f in outcome
+        .findings
+        .iter()
+        .filter(|f| f.status == FindingStatus::Fixed)
+    {
+        checked += 1;
+        let subject = f.subject.id.as_str();
+        let room = f.room.as_ref().map(|r| r.id.to_string());
+        let is_member = |room: &str| {
+            state
+                .room_members(room)
+                .iter()
+                .any(|(id, _)| id.eq_ignore_ascii_case(subject))
+        };
+        match f.check {
+            CheckId::ArchivedRoomGuests => {
+                let room = room.as_deref().unwrap();
+                assert!(!is_member(room), "{subject} is still in room {room}: {f:?}");
+            }
+            CheckId::ArchivedRoomLinks => {
+                let room = room.as_deref().unwrap();
+                assert!(
+                    !state
+                        .room_links(room)
+                        .iter()
+                        .any(|l| l.id.eq_ignore_ascii_case(subject)),
+                    "link {subject} still exists in room {room}: {f:?}"
+                );
+            }
+            CheckId::ArchiveAccessDrift => {
+                let room = room.as_deref().unwrap();
+                let required =
+                    Some(subject) == archive_owner || Some(subject) == hr_group;
+                assert_eq!(
+                    is_member(room),
+                    required,
+                    "{subject} in room {room}: {:?}; {f:?}",
+                    state.room_members(room)
+                );
+            }
+            CheckId::DisabledUserContent => {
+                let owned: Vec<_> = state
+                    .rooms()
+                    .iter()
+                    .filter(|r| r.owner_id.eq_ignore_ascii_case(subject))
+                    .map(|r| r.id.clone())
+                    .collect();
+                assert!(owned.is_empty(), "{subject} still owns {owned:?}: {f:?}");
+                let task = state.reassignment(subject).expect("a reassignment ran");
+                assert_eq!((task.percentage, task.status), (100, 2), "{task:?}");
+            }
+            CheckId::OrphanedGuests => {
+                assert!(state.user(subject).is_none(), "{subject} still exists: {f:?}");
+            }
+            other => panic!("a {} finding cannot be fixed: {f:?}", other.name()),
+        }
+        // A room of the Archive section is in the Archive again, or the
+        // run said it is not (a failed re-archive, retried by the next run).
+        if let Some(r) = &f.room
+            && r.state == RoomState::Archived
+            && !state.is_archived(&r.id.to_string())
+        {
+            let actions: Vec<_> = outcome
+                .actions
+                .iter()
+                .filter(|a| a.room_id.as_ref() == Some(&r.id))
+                .collect();
+            assert!(
+                actions
+                    .iter()
+                    .any(|a| a.action == "re-archive" && a.outcome == ActionOutcome::Failed),
+                "room {} was left outside the Archive without a failed re-archive: {actions:#?}",
+                r.id
+            );
+        }
+    }
+    checked
 }
