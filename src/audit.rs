@@ -394,6 +394,13 @@ impl Auditor {
                 "the process stopped before this run finished; changes it made are reported by run {current} (recover-* actions)"
             )
             .into();
+            // A write cut short by the kill leaves its temporary file.
+            for tmp in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let name = tmp.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') && name.contains(".tmp-") {
+                    let _ = std::fs::remove_file(tmp.path());
+                }
+            }
             if dir.exists()
                 && let Ok(bytes) = serde_json::to_vec_pretty(&manifest)
             {
@@ -438,11 +445,8 @@ impl Auditor {
         };
         // Changes of runs that died before writing their report go into
         // this one; open entries are settled by `recover` below.
-        let (late, mut reported) = crate::remediate::recovery::unreported_changes(
-            state,
-            run_id,
-            self.inner.clock.now(),
-        );
+        let (late, mut reported) =
+            crate::remediate::recovery::unreported_changes(state, run_id, self.inner.clock.now());
         body.actions.extend(late);
         if !dry_run {
             reported.extend(state.journal_open()?.into_iter().map(|e| e.id));
@@ -462,59 +466,6 @@ impl Auditor {
             .into_iter()
             .filter(|(id, _)| checks.contains(id))
             .collect();
-        let mut proposals: Vec<Proposal> = Vec::new();
-        if !room_checks.is_empty() && request.only_user.is_none() {
-            let targets = self.collect_targets(request, &mut body).await?;
-            let owners = self.resolve_owners(&targets).await;
-            let now = self.inner.clock.now();
-            let archived_ids: Vec<String> = targets
-                .iter()
-                .filter(|t| t.state == RoomState::Archived)
-                .map(|t| t.room.id.to_string())
-                .collect();
-            let first_seen = state.rooms_first_seen_archived(&archived_ids, now)?;
-            let first_seen = &first_seen;
-            let concurrency = cfg.portal.max_concurrency.max(1);
-            let cancel = self.inner.cancel.clone();
-            let mut scans = futures_util::stream::iter(targets)
-                .take_while(|_| futures_util::future::ready(!cancel.is_cancelled()))
-                .map(|t| self.snapshot(t, &owners, first_seen))
-                .buffer_unordered(concurrency);
-            let ctx = CheckContext {
-                archive_owner: cfg.archive.owner_id.clone(),
-                hr_group: cfg.archive.hr_group_id.clone(),
-                key_user: body.key_user.clone(),
-            };
-            // Each snapshot is checked as soon as it arrives and then
-            // dropped: only findings outlive the scan, which keeps memory
-            // flat on portals with tens of thousands of rooms.
-            while let Some(result) = scans.next().await {
-                match result {
-                    Ok(s) => {
-                        body.rooms_audited += 1;
-                        for (_, check) in &room_checks {
-                            proposals.extend(check(&s, &ctx));
-                        }
-                    }
-                    Err((info, e)) => {
-                        if e.is_fatal_for_run() {
-                            return Err(RunError::Api(e));
-                        }
-                        tracing::warn!(room_id = %info.id, error = %e, "room could not be audited");
-                        body.rooms_failed += 1;
-                        body.first_error.get_or_insert_with(|| e.to_string());
-                        body.findings.push(room_failure(info, &e));
-                    }
-                }
-            }
-            if body.rooms_audited == 0 && body.rooms_failed > 0 {
-                return Err(RunError::AllRoomsFailed {
-                    failed: body.rooms_failed,
-                    first: body.first_error.clone().unwrap_or_default(),
-                });
-            }
-        }
-
         let user_checks: Vec<CheckId> = checks
             .iter()
             .copied()
@@ -527,8 +478,22 @@ impl Auditor {
                 )
             })
             .collect();
-        if !user_checks.is_empty() && request.only_room.is_none() {
-            let scan = crate::offboarding::scan(
+        // The room scan and the user scan are independent: run them side by
+        // side so the portal's latency is paid once, within the client's
+        // concurrency bound.
+        let rooms = async {
+            if room_checks.is_empty() || request.only_user.is_some() {
+                return Ok(None);
+            }
+            self.scan_rooms(request, &room_checks, me.id.clone())
+                .await
+                .map(Some)
+        };
+        let users = async {
+            if user_checks.is_empty() || request.only_room.is_some() {
+                return Ok(None);
+            }
+            crate::offboarding::scan(
                 client,
                 cfg,
                 state,
@@ -537,7 +502,20 @@ impl Auditor {
                 &me,
                 self.inner.clock.now(),
             )
-            .await?;
+            .await
+            .map(Some)
+        };
+        let (rooms, users) = tokio::join!(rooms, users);
+        let mut proposals: Vec<Proposal> = Vec::new();
+        if let Some(scan) = rooms? {
+            proposals.extend(scan.proposals);
+            body.findings.extend(scan.body.findings);
+            body.warnings.extend(scan.body.warnings);
+            body.rooms_audited = scan.body.rooms_audited;
+            body.rooms_failed = scan.body.rooms_failed;
+            body.first_error = scan.body.first_error;
+        }
+        if let Some(scan) = users? {
             proposals.extend(scan.proposals);
             body.findings.extend(scan.failures);
             body.warnings.extend(scan.warnings);
@@ -548,6 +526,71 @@ impl Auditor {
         self.decide_and_remediate(proposals, &remediator, dry_run, &mut body)
             .await?;
         Ok(body)
+    }
+
+    /// Reads every room in scope and runs the room checks on it.
+    async fn scan_rooms(
+        &self,
+        request: &RunRequest,
+        room_checks: &[(CheckId, RoomCheck)],
+        key_user: UserId,
+    ) -> Result<RoomScan, RunError> {
+        let cfg = &self.inner.config;
+        let mut scan = RoomScan::default();
+        let body = &mut scan.body;
+        let targets = self.collect_targets(request, body).await?;
+        let owners = self.resolve_owners(&targets).await;
+        let now = self.inner.clock.now();
+        let archived_ids: Vec<String> = targets
+            .iter()
+            .filter(|t| t.state == RoomState::Archived)
+            .map(|t| t.room.id.to_string())
+            .collect();
+        let first_seen = self
+            .inner
+            .state
+            .rooms_first_seen_archived(&archived_ids, now)?;
+        let first_seen = &first_seen;
+        let concurrency = cfg.portal.max_concurrency.max(1);
+        let cancel = self.inner.cancel.clone();
+        let mut scans = futures_util::stream::iter(targets)
+            .take_while(|_| futures_util::future::ready(!cancel.is_cancelled()))
+            .map(|t| self.snapshot(t, &owners, first_seen))
+            .buffer_unordered(concurrency);
+        let ctx = CheckContext {
+            archive_owner: cfg.archive.owner_id.clone(),
+            hr_group: cfg.archive.hr_group_id.clone(),
+            key_user: Some(key_user),
+        };
+        // Each snapshot is checked as soon as it arrives and then dropped:
+        // only findings outlive the scan, which keeps memory flat on
+        // portals with tens of thousands of rooms.
+        while let Some(result) = scans.next().await {
+            match result {
+                Ok(s) => {
+                    body.rooms_audited += 1;
+                    for (_, check) in room_checks {
+                        scan.proposals.extend(check(&s, &ctx));
+                    }
+                }
+                Err((info, e)) => {
+                    if e.is_fatal_for_run() {
+                        return Err(RunError::Api(e));
+                    }
+                    tracing::warn!(room_id = %info.id, error = %e, "room could not be audited");
+                    body.rooms_failed += 1;
+                    body.first_error.get_or_insert_with(|| e.to_string());
+                    body.findings.push(room_failure(info, &e));
+                }
+            }
+        }
+        if body.rooms_audited == 0 && body.rooms_failed > 0 {
+            return Err(RunError::AllRoomsFailed {
+                failed: body.rooms_failed,
+                first: body.first_error.clone().unwrap_or_default(),
+            });
+        }
+        Ok(scan)
     }
 
     /// The rooms to audit: the Archive section, the designated archive
@@ -885,6 +928,13 @@ impl Auditor {
             }
         }
     }
+}
+
+/// What the room scan produced.
+#[derive(Debug, Default)]
+struct RoomScan {
+    proposals: Vec<Proposal>,
+    body: AuditBody,
 }
 
 /// What the audit phase collected before the reports are written.

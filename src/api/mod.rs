@@ -387,6 +387,9 @@ impl DocSpaceClient {
             kind: TransportKind::Other,
             detail: "client shut down".into(),
         })?;
+        // A 429 may have paused the client while this call waited for its
+        // slot: honour the shared back-off before sending.
+        self.wait_for_pause().await;
         let url = self.url(&call.path)?;
         let mut req = self
             .inner
@@ -575,8 +578,13 @@ impl DocSpaceClient {
         let page = first.len() as i64;
         let mut out = first;
         let mut start = page;
-        if page == 0 {
+        // A short page is the last one (`count` is at most PAGE_SIZE); a
+        // server that ignores `startIndex` would otherwise be paged forever.
+        if page == 0 || (total.is_none() && page < PAGE_SIZE) {
             return Ok(out);
+        }
+        if let Some(t) = total.filter(|t| *t > MAX_LIST_ITEMS) {
+            return Err(too_long(t));
         }
         if let Some(total) = total.filter(|t| *t > page) {
             let starts: Vec<i64> = (1..).map(|i| i * page).take_while(|s| *s < total).collect();
@@ -602,8 +610,11 @@ impl DocSpaceClient {
             let n = items.len() as i64;
             out.extend(items);
             start += n;
-            if n == 0 || total.is_some_and(|t| start >= t) {
+            if n == 0 || n < PAGE_SIZE || total.is_some_and(|t| start >= t) {
                 return Ok(out);
+            }
+            if start > MAX_LIST_ITEMS {
+                return Err(too_long(start));
             }
         }
     }
@@ -913,6 +924,20 @@ impl DocSpaceClient {
     }
 }
 
+/// The most items one list may hold; a server claiming more (or paging on
+/// past it) is answering nonsense, and reading on would exhaust memory.
+const MAX_LIST_ITEMS: i64 = 1_000_000;
+
+fn too_long(items: i64) -> ApiError {
+    ApiError::Decode {
+        method: "GET",
+        path: "(paged list)".into(),
+        detail: format!(
+            "the list has {items} items or more, past the {MAX_LIST_ITEMS} this client reads"
+        ),
+    }
+}
+
 /// Some deployments answer a file operation as a one-item array.
 #[derive(serde::Deserialize)]
 #[serde(untagged)]
@@ -976,13 +1001,9 @@ fn transport_error(method: &'static str, path: String, e: &reqwest::Error) -> Ap
     }
 }
 
-/// Shortens text from the server to keep messages (and reports) bounded.
+/// Shortens text from the server to keep messages (and reports) bounded,
+/// and puts it on one line: control characters (CR, LF, ESC, …) and bidi
+/// controls become spaces, so a server message cannot forge a log line.
 pub fn clip(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_string()
-    } else {
-        let mut s: String = text.chars().take(max).collect();
-        s.push('…');
-        s
-    }
+    crate::report::safe::one_line(text, max)
 }

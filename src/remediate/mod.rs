@@ -189,7 +189,11 @@ impl Remediator<'_> {
                         Some(&why),
                         self.clock.now(),
                     );
-                    if other.as_ref().is_ok_and(|r| r.is_archived()) {
+                    // Only a refusal (4xx) proves the move will not happen;
+                    // after a timeout or a 5xx it may still land, so the
+                    // transaction stays open for the next run to check.
+                    let refused = matches!(e.status(), Some(400..=499));
+                    if refused && other.as_ref().is_ok_and(|r| r.is_archived()) {
                         let _ = self.state.transaction_close(&room_key);
                     }
                     return fail_all(&fixes, why);

@@ -61,6 +61,34 @@ pub const FALLBACK: &str = "it-admins@acme.example";
 /// The demo portal, with archive/unarchive finishing after one poll.
 pub async fn demo_portal() -> FakePortal {
     let mut scenario = Scenario::demo();
+    // The constants above name the demo's people and rooms.
+    let email = |id: &str| {
+        scenario
+            .users
+            .iter()
+            .find(|u| u.id == id)
+            .map(|u| u.email.clone())
+    };
+    assert_eq!(scenario.key_user, ADA);
+    assert_eq!(email(ARNE).as_deref(), Some("arne.archivist@acme.example"));
+    assert_eq!(
+        email(DIETER).as_deref(),
+        Some("dieter.departed@acme.example")
+    );
+    assert_eq!(email(OLGA).as_deref(), Some("olga@freelance.example"));
+    assert_eq!(email(SAM).as_deref(), Some(SAM_EMAIL));
+    assert!(
+        scenario
+            .groups
+            .iter()
+            .any(|g| g.id == HR_GROUP && g.name == "HR")
+    );
+    assert!(
+        scenario
+            .rooms
+            .iter()
+            .any(|r| r.id.key() == ARCHIVE_ROOM && r.title == "Offboarding archive")
+    );
     scenario.fileops_polls = 1;
     scenario.reassign_steps = vec![50, 100];
     FakePortal::start(scenario).await.unwrap()
@@ -87,6 +115,8 @@ pub struct Options {
     pub mode: &'static str,
     /// Per-check modes that win over `mode`: (check, mode).
     pub modes: Vec<(&'static str, &'static str)>,
+    /// `orphaned-guests` action: `delete` or `detach`.
+    pub guest_action: &'static str,
 }
 
 impl Default for Options {
@@ -104,6 +134,7 @@ impl Default for Options {
             hr_group: Some(HR_GROUP.to_string()),
             mode: "remediate",
             modes: Vec::new(),
+            guest_action: "delete",
         }
     }
 }
@@ -152,9 +183,9 @@ pub fn config_text(base_url: &str, o: &Options) -> String {
     .iter()
     .map(|c| {
         let action = if *c == "orphaned-guests" {
-            "action = \"delete\"\n"
+            format!("action = \"{}\"\n", o.guest_action)
         } else {
-            ""
+            String::new()
         };
         format!("[policy.checks.{c}]\nmode = \"{}\"\n{action}", mode(c))
     })
@@ -286,8 +317,7 @@ pub fn assert_fixed_findings_hold(
             }
             CheckId::ArchiveAccessDrift => {
                 let room = room.as_deref().unwrap();
-                let required =
-                    Some(subject) == archive_owner || Some(subject) == hr_group;
+                let required = Some(subject) == archive_owner || Some(subject) == hr_group;
                 assert_eq!(
                     is_member(room),
                     required,
@@ -307,7 +337,10 @@ pub fn assert_fixed_findings_hold(
                 assert_eq!((task.percentage, task.status), (100, 2), "{task:?}");
             }
             CheckId::OrphanedGuests => {
-                assert!(state.user(subject).is_none(), "{subject} still exists: {f:?}");
+                assert!(
+                    state.user(subject).is_none(),
+                    "{subject} still exists: {f:?}"
+                );
             }
             other => panic!("a {} finding cannot be fixed: {f:?}", other.name()),
         }

@@ -201,7 +201,7 @@ impl Setup {
                 ca_file,
                 username,
             } => notify_section(&format!(
-                "\n[notify.smtp]\nhost = \"localhost\"\nport = {port}\ntls = \"starttls\"\nusername = \"{username}\"\npassword_env = \"{SMTP_PASSWORD_ENV}\"\nca_file = \"{}\"\ntimeout_secs = 10\n",
+                "\n[notify.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"starttls\"\nusername = \"{username}\"\npassword_env = \"{SMTP_PASSWORD_ENV}\"\nca_file = \"{}\"\ntimeout_secs = 10\n",
                 toml_path(ca_file)
             )),
         };
