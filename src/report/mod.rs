@@ -159,118 +159,101 @@ impl ReportWriter {
         findings: &[Finding],
         at: DateTime<Utc>,
     ) -> Result<PathBuf, ReportError> {
-        let path = self.dir.join("findings.csv");
-        let mut w = csv::Writer::from_writer(Vec::new());
-        let enc = |e: csv::Error| ReportError::Encode {
-            path: path.clone(),
-            message: e.to_string(),
-        };
-        w.write_record(FINDINGS_HEADER).map_err(enc)?;
-        for f in findings {
-            let room = f.room.as_ref();
-            w.write_record([
-                cell(&self.run_id),
-                cell(&time(at)),
-                cell(f.check.name()),
-                cell(f.severity.as_str()),
-                cell(&room.map(|r| r.id.to_string()).unwrap_or_default()),
-                cell(room.map(|r| r.title.as_str()).unwrap_or("")),
-                cell(room.map(|r| r.state.as_str()).unwrap_or("")),
-                cell(
-                    &room
-                        .and_then(|r| r.owner_id.as_ref())
+        let at = time(at);
+        self.write_csv(
+            "findings.csv",
+            &FINDINGS_HEADER,
+            findings.iter().map(|f| {
+                let room = f.room.as_ref();
+                vec![
+                    self.run_id.clone(),
+                    at.clone(),
+                    f.check.name().to_string(),
+                    f.severity.as_str().to_string(),
+                    room.map(|r| r.id.to_string()).unwrap_or_default(),
+                    room.map(|r| r.title.clone()).unwrap_or_default(),
+                    room.map(|r| r.state.as_str().to_string())
+                        .unwrap_or_default(),
+                    room.and_then(|r| r.owner_id.as_ref())
                         .map(|i| i.to_string())
                         .unwrap_or_default(),
-                ),
-                cell(room.and_then(|r| r.owner_email.as_deref()).unwrap_or("")),
-                cell(f.subject.kind.as_str()),
-                cell(&f.subject.id),
-                cell(&f.subject.name),
-                cell(f.subject.email.as_deref().unwrap_or("")),
-                cell(f.access.as_deref().unwrap_or("")),
-                cell(
-                    &room
-                        .and_then(|r| r.archived_since)
+                    room.and_then(|r| r.owner_email.clone()).unwrap_or_default(),
+                    f.subject.kind.as_str().to_string(),
+                    f.subject.id.clone(),
+                    f.subject.name.clone(),
+                    f.subject.email.clone().unwrap_or_default(),
+                    f.access.clone().unwrap_or_default(),
+                    room.and_then(|r| r.archived_since)
                         .map(time)
                         .unwrap_or_default(),
-                ),
-                cell(f.status.as_str()),
-                cell(&f.detail),
-            ])
-            .map_err(|e| ReportError::Encode {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-        }
-        let bytes = w.into_inner().map_err(|e| ReportError::Encode {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        atomic_write(&path, &bytes)?;
-        Ok(path)
+                    f.status.as_str().to_string(),
+                    f.detail.clone(),
+                ]
+            }),
+        )
     }
 
     pub fn write_actions(&self, actions: &[ActionRecord]) -> Result<PathBuf, ReportError> {
-        let path = self.dir.join("actions.csv");
-        let mut w = csv::Writer::from_writer(Vec::new());
-        let enc = |e: csv::Error| ReportError::Encode {
-            path: path.clone(),
-            message: e.to_string(),
-        };
-        w.write_record(ACTIONS_HEADER).map_err(enc)?;
-        for a in actions {
-            w.write_record([
-                cell(&self.run_id),
-                cell(&time(a.time)),
-                cell(a.check.name()),
-                cell(
-                    &a.room_id
+        let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
+        self.write_csv(
+            "actions.csv",
+            &ACTIONS_HEADER,
+            actions.iter().map(|a| {
+                vec![
+                    self.run_id.clone(),
+                    time(a.time),
+                    a.check.name().to_string(),
+                    a.room_id
                         .as_ref()
                         .map(|r| r.to_string())
                         .unwrap_or_default(),
-                ),
-                cell(&a.subject),
-                cell(&a.action),
-                cell(if a.dry_run { "yes" } else { "no" }),
-                cell(a.outcome.as_str()),
-                cell(if a.verified { "yes" } else { "no" }),
-                cell(a.error.as_deref().unwrap_or("")),
-            ])
-            .map_err(|e| ReportError::Encode {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-        }
-        let bytes = w.into_inner().map_err(|e| ReportError::Encode {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        atomic_write(&path, &bytes)?;
-        Ok(path)
+                    a.subject.clone(),
+                    a.action.clone(),
+                    yes_no(a.dry_run),
+                    a.outcome.as_str().to_string(),
+                    yes_no(a.verified),
+                    a.error.clone().unwrap_or_default(),
+                ]
+            }),
+        )
     }
 
     pub fn write_audit_events(&self, rows: &[AuditEventRow]) -> Result<PathBuf, ReportError> {
-        let path = self.dir.join("audit-events.csv");
-        let mut w = csv::Writer::from_writer(Vec::new());
-        let enc = |e: csv::Error| ReportError::Encode {
+        self.write_csv(
+            "audit-events.csv",
+            &AUDIT_EVENTS_HEADER,
+            rows.iter().map(|r| {
+                vec![
+                    self.run_id.clone(),
+                    r.user_id.clone(),
+                    r.time.map(time).unwrap_or_default(),
+                    r.action.clone(),
+                    r.actor.clone(),
+                    r.target.clone(),
+                    r.ip.clone(),
+                ]
+            }),
+        )
+    }
+
+    /// Writes one CSV file of the run: the header always, every value
+    /// neutralised for spreadsheets, the whole file atomically.
+    fn write_csv(
+        &self,
+        name: &str,
+        header: &[&str],
+        rows: impl Iterator<Item = Vec<String>>,
+    ) -> Result<PathBuf, ReportError> {
+        let path = self.dir.join(name);
+        let encode = |e: csv::Error| ReportError::Encode {
             path: path.clone(),
             message: e.to_string(),
         };
-        w.write_record(AUDIT_EVENTS_HEADER).map_err(enc)?;
-        for r in rows {
-            w.write_record([
-                cell(&self.run_id),
-                cell(&r.user_id),
-                cell(&r.time.map(time).unwrap_or_default()),
-                cell(&r.action),
-                cell(&r.actor),
-                cell(&r.target),
-                cell(&r.ip),
-            ])
-            .map_err(|e| ReportError::Encode {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(header).map_err(encode)?;
+        for row in rows {
+            w.write_record(row.iter().map(|v| cell(v)))
+                .map_err(encode)?;
         }
         let bytes = w.into_inner().map_err(|e| ReportError::Encode {
             path: path.clone(),
