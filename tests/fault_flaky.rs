@@ -10,6 +10,8 @@
 //! which concurrency shuffles: the assertions hold for any order.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+// Both include `common/reports.rs`; one copy per module is harmless.
+#[allow(clippy::duplicate_mod)]
 mod common;
 mod fault_common;
 
@@ -22,11 +24,11 @@ use docspace_auditor::audit::{Auditor, RunRequest};
 use docspace_auditor::clock::ManualClock;
 use docspace_auditor::finding::{ActionOutcome, FindingStatus};
 use docspace_fake_portal::{FakePortal, FaultKind, Faults, PathFault};
+use fault_common::reports::{actions_csv, findings_csv, rows_where};
+use fault_common::*;
 use tokio_util::sync::CancellationToken;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, Request, Respond, ResponseTemplate};
-use fault_common::reports::{actions_csv, findings_csv, rows_where};
-use fault_common::*;
 
 const ROOMS: u32 = 16;
 const HANG_MS: u64 = 1_500;
@@ -43,7 +45,10 @@ fn flaky(seed: u64) -> Faults {
         malformed: 0.05,
         hang_ms: HANG_MS,
         seed,
-        overrides: vec![clean("/api/2.0/people/@self"), clean("/api/2.0/files/rooms")],
+        overrides: vec![
+            clean("/api/2.0/people/@self"),
+            clean("/api/2.0/files/rooms"),
+        ],
         ..Faults::none()
     }
 }
@@ -95,7 +100,10 @@ async fn flaky_run_then_healthy_run(seed: u64) {
                 "seed {seed}: reported fixed but still a member: {f:?}"
             ),
             "archived-room-links" => assert!(
-                !view.room_links(room).iter().any(|l| l.id == f["subject_id"]),
+                !view
+                    .room_links(room)
+                    .iter()
+                    .any(|l| l.id == f["subject_id"]),
                 "seed {seed}: reported fixed but the link is there: {f:?}"
             ),
             other => panic!("unexpected check {other}"),
@@ -120,7 +128,10 @@ async fn flaky_run_then_healthy_run(seed: u64) {
         let id = room_id(n);
         assert!(view.is_archived(&id), "seed {seed}: room {id} left active");
         assert!(
-            !view.room_members(&id).iter().any(|(u, _)| u == &guest_id(n)),
+            !view
+                .room_members(&id)
+                .iter()
+                .any(|(u, _)| u == &guest_id(n)),
             "seed {seed}: room {id}"
         );
         assert!(view.room_links(&id).is_empty(), "seed {seed}: room {id}");
@@ -210,7 +221,10 @@ async fn an_unarchive_that_lands_after_the_timeout_is_undone_by_the_next_run() {
         .await
         .unwrap();
     assert!(
-        first.findings.iter().all(|f| f.status != FindingStatus::Fixed),
+        first
+            .findings
+            .iter()
+            .all(|f| f.status != FindingStatus::Fixed),
         "{:#?}",
         first.findings
     );

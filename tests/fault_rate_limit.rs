@@ -21,8 +21,9 @@ const SHARE: &str = "/api/2.0/files/rooms/{id}/share";
 /// in flight then, holding their connection slots.
 const LATENCY_MS: u64 = 200;
 /// Requests already on the wire when the 429 reaches the client may land
-/// this much later (loopback, plus the 1 ms polling of the request log).
-const IN_FLIGHT_MS: u64 = 20;
+/// this much later (loopback, plus the polling of the request log, which
+/// a loaded machine may delay).
+const IN_FLIGHT_MS: u64 = 100;
 
 fn rate_limited() -> FaultKind {
     FaultKind::RateLimited {
@@ -94,7 +95,12 @@ async fn one_429_with_retry_after_pauses_every_worker_for_a_second() {
     let seen = audit_under(
         12,
         vec![
-            PathFault::new(Some("GET"), "/api/2.0/files/rooms/102/share", rate_limited()).times(1),
+            PathFault::new(
+                Some("GET"),
+                "/api/2.0/files/rooms/102/share",
+                rate_limited(),
+            )
+            .times(1),
             PathFault::new(
                 Some("GET"),
                 "/api/2.0/files/rooms/101/share",

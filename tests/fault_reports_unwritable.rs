@@ -54,7 +54,9 @@ async fn reports_folder_below_a_file_exits_1_naming_it_and_changes_nothing() {
     assert_eq!(ran.code, Some(1), "{ran:?}");
     let path = setup.reports_dir().display().to_string();
     assert!(
-        ran.stderr.lines().any(|l| l.starts_with("error: ") && l.contains(&path)),
+        ran.stderr
+            .lines()
+            .any(|l| l.starts_with("error: ") && l.contains(&path)),
         "the error names {path}:\n{}",
         ran.stderr
     );
@@ -111,7 +113,12 @@ async fn a_report_that_cannot_be_written_fails_the_run_before_the_state_moves() 
     );
     // Visibly failed, nothing half-written, the state where it was.
     assert_eq!(status(&run_dir), "failed");
-    assert!(manifest(&run_dir)["note"].as_str().unwrap().contains("findings.csv"));
+    assert!(
+        manifest(&run_dir)["note"]
+            .as_str()
+            .unwrap()
+            .contains("findings.csv")
+    );
     assert!(!run_dir.join("actions.csv").exists());
     assert!(temp_files(setup.dir.path()).is_empty());
     assert_eq!(findings_table(&setup), findings_before);

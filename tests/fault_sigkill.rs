@@ -118,7 +118,13 @@ async fn kill_and_recover(at: KillAt) {
     // Never silently truncated: a CSV of the killed run is complete or absent.
     for name in ["findings.csv", "actions.csv"] {
         let p = killed_dir.join(name);
-        assert!(!p.exists() || csv::Reader::from_path(&p).unwrap().records().all(|r| r.is_ok()));
+        assert!(
+            !p.exists()
+                || csv::Reader::from_path(&p)
+                    .unwrap()
+                    .records()
+                    .all(|r| r.is_ok())
+        );
     }
     assert!(temp_files(setup.dir.path()).is_empty());
 
@@ -126,7 +132,11 @@ async fn kill_and_recover(at: KillAt) {
     // state store holds nothing open.
     let view = portal.state();
     for n in 1..=ROOMS {
-        assert!(view.is_archived(&room_id(n)), "room {} archived", room_id(n));
+        assert!(
+            view.is_archived(&room_id(n)),
+            "room {} archived",
+            room_id(n)
+        );
         assert!(
             !view
                 .room_members(&room_id(n))
@@ -138,7 +148,11 @@ async fn kill_and_recover(at: KillAt) {
     let state = setup.state_path();
     assert!(state_rows(&state, "SELECT room_id FROM archive_transactions").is_empty());
     assert!(state_rows(&state, "SELECT id FROM journal WHERE completed_at IS NULL").is_empty());
-    let killed_id = killed_dir.file_name().unwrap().to_string_lossy().to_string();
+    let killed_id = killed_dir
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
     assert_eq!(
         state_rows(
             &state,
@@ -220,7 +234,11 @@ async fn kill_and_recover(at: KillAt) {
                 &rows,
                 &room,
                 "room:",
-                &["re-archive", "recover-re-archive", "recover-verify-archived"]
+                &[
+                    "re-archive",
+                    "recover-re-archive",
+                    "recover-verify-archived"
+                ]
             ) >= archives.min(1),
             "re-archive of room {room}: {rows:#?}"
         );
@@ -244,7 +262,10 @@ async fn kill_and_recover(at: KillAt) {
     let second_id = dirs[1].file_name().unwrap().to_string_lossy().to_string();
     for p in &outbox {
         let raw = std::fs::read_to_string(p).unwrap();
-        assert!(!raw.contains(&killed_id) || raw.contains(&second_id), "{raw}");
+        assert!(
+            !raw.contains(&killed_id) || raw.contains(&second_id),
+            "{raw}"
+        );
     }
     let before = outbox.len();
     let again = setup.run_bin("info").await;

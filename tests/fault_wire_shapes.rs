@@ -188,7 +188,10 @@ async fn odd_shapes_are_reported_never_guessed_and_never_panic() {
         &server,
         "sbox-77",
         "0",
-        ok(json!([owner_row(), user_row(21, json!("String Visitor"), Some(json!("true")), json!(2))])),
+        ok(json!([
+            owner_row(),
+            user_row(21, json!("String Visitor"), Some(json!("true")), json!(2))
+        ])),
     )
     .await;
     mount_share(&server, "sbox-77", "2", ok(json!([]))).await;
@@ -256,7 +259,11 @@ async fn odd_shapes_are_reported_never_guessed_and_never_panic() {
     // Rows that cannot be read at all: reported as unreadable, one each.
     let unreadable = rows_where(&findings, "subject_name", "(unreadable share row)");
     assert_eq!(unreadable.len(), 3, "{findings:#?}");
-    assert!(unreadable.iter().all(|f| f["room_id"] == "201" && f["status"] == "open"));
+    assert!(
+        unreadable
+            .iter()
+            .all(|f| f["room_id"] == "201" && f["status"] == "open")
+    );
     // Room sbox-77's row does not parse ("true" is not a bool): the room
     // fails with the reason, it is not skipped silently.
     let failed = rows_where(&findings, "check", "room-audit");
@@ -268,7 +275,10 @@ async fn odd_shapes_are_reported_never_guessed_and_never_panic() {
         assert!(f["detail"].contains("unreadable answer"), "{f:?}");
     }
     let endless = rows_where(&findings, "room_id", "204");
-    assert!(endless[0]["detail"].contains("past the 1000000"), "{endless:?}");
+    assert!(
+        endless[0]["detail"].contains("past the 1000000"),
+        "{endless:?}"
+    );
     assert_eq!((outcome.rooms_audited, outcome.rooms_failed), (1, 3));
     // The 1 MB title is cut in every cell.
     for f in rows_where(&findings, "room_id", "201") {

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 use docspace_auditor::api::RoomId;
 use docspace_auditor::audit::{RunError, RunRequest};
-use docspace_fake_portal::{FakePortal, LinkSpec, RoomKind, RoomSpec, Scenario, UserKind, UserSpec};
+use docspace_fake_portal::{
+    FakePortal, LinkSpec, RoomKind, RoomSpec, Scenario, UserKind, UserSpec,
+};
 use fault_common::reports::{all_files, read_csv};
 use fault_common::*;
 use serde_json::json;
@@ -20,8 +22,8 @@ use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const BIDI: [char; 12] = [
-    '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}',
-    '\u{2068}', '\u{2069}', '\u{200E}', '\u{200F}', '\u{061C}',
+    '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}',
+    '\u{2069}', '\u{200E}', '\u{200F}', '\u{061C}',
 ];
 
 /// Every payload starts with a character a spreadsheet evaluates, or one
@@ -80,13 +82,19 @@ fn hostile_scenario() -> Scenario {
             format!("{p} room\r\nSubject: forged")
         };
         s.rooms.push(
-            RoomSpec::new(300 + i64::from(i), &title, RoomKind::Custom, &owner, created)
-                .archived()
-                .share(&guest, 2)
-                .link(LinkSpec::external(
-                    &format!("badd1111-0000-4000-8000-{i:012}"),
-                    &format!("{p} link"),
-                )),
+            RoomSpec::new(
+                300 + i64::from(i),
+                &title,
+                RoomKind::Custom,
+                &owner,
+                created,
+            )
+            .archived()
+            .share(&guest, 2)
+            .link(LinkSpec::external(
+                &format!("badd1111-0000-4000-8000-{i:012}"),
+                &format!("{p} link"),
+            )),
         );
     }
     s.fileops_polls = 1;
@@ -143,12 +151,7 @@ async fn hostile_names_titles_and_emails_are_neutralised_in_reports_mail_and_log
         PAYLOADS.len() * 2,
         "{findings:#?}"
     );
-    let columns = [
-        "room_title",
-        "owner_email",
-        "subject_name",
-        "subject_email",
-    ];
+    let columns = ["room_title", "owner_email", "subject_name", "subject_email"];
     for column in columns {
         assert!(
             findings.iter().any(|f| f[column].starts_with('\'')),
@@ -156,9 +159,13 @@ async fn hostile_names_titles_and_emails_are_neutralised_in_reports_mail_and_log
         );
     }
     // The 1 MB title: neutralised and cut.
-    assert!(findings.iter().any(|f| f["room_title"].starts_with("'=HYPERLINK(")
-        && f["room_title"].ends_with("TTT…")
-        && f["room_title"].chars().count() == 2_002));
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["room_title"].starts_with("'=HYPERLINK(")
+                && f["room_title"].ends_with("TTT…")
+                && f["room_title"].chars().count() == 2_002)
+    );
     assert!(actions.iter().any(|a| a["subject"].contains("=HYPERLINK")));
 
     // The mail: headers carry no line break, no bidi control and no
@@ -179,7 +186,10 @@ async fn hostile_names_titles_and_emails_are_neutralised_in_reports_mail_and_log
                 "{}: {line}",
                 p.display()
             );
-            assert!(!line.contains("attacker@evil.example") || !line.to_ascii_lowercase().starts_with("to:"));
+            assert!(
+                !line.contains("attacker@evil.example")
+                    || !line.to_ascii_lowercase().starts_with("to:")
+            );
         }
         let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
         let subject = m.subject().unwrap_or_default();
@@ -220,11 +230,15 @@ async fn hostile_server_messages_forge_no_log_line_and_no_cell() {
     let server = MockServer::start().await;
     let me = "badd0000-0000-4000-8000-000000000001";
     let ok = |response: serde_json::Value| {
-        ResponseTemplate::new(200).set_body_json(json!({"response": response, "count": 1, "status": 0, "statusCode": 200}))
+        ResponseTemplate::new(200).set_body_json(
+            json!({"response": response, "count": 1, "status": 0, "statusCode": 200}),
+        )
     };
     Mock::given(method("GET"))
         .and(path("/api/2.0/people/@self"))
-        .respond_with(ok(json!({"id": me, "displayName": "Audit Bot", "isAdmin": true})))
+        .respond_with(ok(
+            json!({"id": me, "displayName": "Audit Bot", "isAdmin": true}),
+        ))
         .mount(&server)
         .await;
     let room = |id: i64| {
@@ -238,10 +252,13 @@ async fn hostile_server_messages_forge_no_log_line_and_no_cell() {
         .await;
     Mock::given(method("GET"))
         .and(path(format!("/api/2.0/people/{me}")))
-        .respond_with(ok(json!({"id": me, "displayName": "Audit Bot", "isAdmin": true})))
+        .respond_with(ok(
+            json!({"id": me, "displayName": "Audit Bot", "isAdmin": true}),
+        ))
         .mount(&server)
         .await;
-    let hostile = "=cmd|' /C calc'!A0\r\n2026-01-01T00:00:00Z ERROR forged log line\u{202E}\n\u{1b}[31mred";
+    let hostile =
+        "=cmd|' /C calc'!A0\r\n2026-01-01T00:00:00Z ERROR forged log line\u{202E}\n\u{1b}[31mred";
     Mock::given(method("GET"))
         .and(path("/api/2.0/files/rooms/401/share"))
         .respond_with(ResponseTemplate::new(400).set_body_json(json!({
@@ -258,7 +275,10 @@ async fn hostile_server_messages_forge_no_log_line_and_no_cell() {
             .mount(&server)
             .await;
     }
-    let setup = Setup::new(&server.uri(), "sk-hostile-messages-token-0000000000000000000000000000000000000000000");
+    let setup = Setup::new(
+        &server.uri(),
+        "sk-hostile-messages-token-0000000000000000000000000000000000000000000",
+    );
     let ran = setup.run_bin("trace").await;
     assert_eq!(ran.code, Some(3), "{ran:?}");
     assert!(assert_csvs_are_safe(&setup.reports_dir()) > 10);
@@ -273,10 +293,17 @@ async fn hostile_server_messages_forge_no_log_line_and_no_cell() {
     for line in ran.stderr.lines() {
         seen |= line.contains("forged log line");
         assert!(!line.starts_with("2026-01-01T00:00:00Z ERROR"), "{line}");
-        assert!(!line.starts_with("red") && !line.contains('\u{1b}'), "{line:?}");
+        assert!(
+            !line.starts_with("red") && !line.contains('\u{1b}'),
+            "{line:?}"
+        );
         assert!(unsafe_text(line).is_none(), "{line:?}");
     }
-    assert!(seen, "the message is logged, on the room's line:\n{}", ran.stderr);
+    assert!(
+        seen,
+        "the message is logged, on the room's line:\n{}",
+        ran.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -286,7 +313,14 @@ async fn run_labels_and_room_ids_never_become_paths_outside_the_reports_folder()
     let portal = FakePortal::start(scenario(1)).await.unwrap();
     let setup = Setup::for_portal(&portal).report_only();
     let reports = setup.reports_dir();
-    for label in ["../../../../escape", "..", "a/../../b", "/etc/passwd", "x\0y", "..\\..\\win"] {
+    for label in [
+        "../../../../escape",
+        "..",
+        "a/../../b",
+        "/etc/passwd",
+        "x\0y",
+        "..\\..\\win",
+    ] {
         let outcome = setup
             .auditor(setup.load())
             .run(RunRequest {
@@ -296,8 +330,16 @@ async fn run_labels_and_room_ids_never_become_paths_outside_the_reports_folder()
             .await
             .unwrap();
         assert_eq!(outcome.report_dir.parent().unwrap(), reports, "{label:?}");
-        let name = outcome.report_dir.file_name().unwrap().to_string_lossy().to_string();
-        assert!(!name.contains("..") && !name.contains(['/', '\\', '\0']), "{name:?}");
+        let name = outcome
+            .report_dir
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        assert!(
+            !name.contains("..") && !name.contains(['/', '\\', '\0']),
+            "{name:?}"
+        );
     }
     let outside: Vec<_> = std::fs::read_dir(setup.dir.path())
         .unwrap()
@@ -309,7 +351,16 @@ async fn run_labels_and_room_ids_never_become_paths_outside_the_reports_folder()
 
     // A webhook's room id, or a room id from config or the API, that could
     // change a path is refused outright.
-    for id in ["../../etc", "..", ".", "a/b", "a\\b", "101/../102", "%2e%2e", "x y"] {
+    for id in [
+        "../../etc",
+        "..",
+        ".",
+        "a/b",
+        "a\\b",
+        "101/../102",
+        "%2e%2e",
+        "x y",
+    ] {
         assert_eq!(RoomId::parse(id), None, "{id:?}");
     }
     assert!(RoomId::parse("sbox-4711").is_some());
@@ -321,11 +372,15 @@ async fn run_labels_and_room_ids_never_become_paths_outside_the_reports_folder()
     let server = MockServer::start().await;
     let me = "badd0000-0000-4000-8000-000000000001";
     let ok = |response: serde_json::Value| {
-        ResponseTemplate::new(200).set_body_json(json!({"response": response, "count": 1, "status": 0, "statusCode": 200}))
+        ResponseTemplate::new(200).set_body_json(
+            json!({"response": response, "count": 1, "status": 0, "statusCode": 200}),
+        )
     };
     Mock::given(method("GET"))
         .and(path("/api/2.0/people/@self"))
-        .respond_with(ok(json!({"id": me, "displayName": "Audit Bot", "isAdmin": true})))
+        .respond_with(ok(
+            json!({"id": me, "displayName": "Audit Bot", "isAdmin": true}),
+        ))
         .mount(&server)
         .await;
     Mock::given(method("GET"))
@@ -343,9 +398,16 @@ async fn run_labels_and_room_ids_never_become_paths_outside_the_reports_folder()
         .await
         .unwrap_err();
     assert!(matches!(err, RunError::Api(_)), "{err:?}");
-    assert!(err.to_string().contains("files/rooms") && err.to_string().contains("invalid room id"), "{err}");
+    assert!(
+        err.to_string().contains("files/rooms") && err.to_string().contains("invalid room id"),
+        "{err}"
+    );
     for r in server.received_requests().await.unwrap() {
-        assert!(!r.url.path().contains("..") && !r.url.path().contains("etc"), "{}", r.url);
+        assert!(
+            !r.url.path().contains("..") && !r.url.path().contains("etc"),
+            "{}",
+            r.url
+        );
     }
     let report = run_dirs(&setup.reports_dir()).pop().unwrap();
     assert_eq!(status(&report), "failed");

@@ -26,7 +26,11 @@ const WRONG_PASSWORD: &str = "Wr0ng-P4ss-unique-3c7f";
 fn needles() -> Vec<(String, String)> {
     let b64 = |s: &str| base64(s.as_bytes());
     let mut v = Vec::new();
-    for (what, secret) in [("token", TOKEN), ("password", PASSWORD), ("wrong password", WRONG_PASSWORD)] {
+    for (what, secret) in [
+        ("token", TOKEN),
+        ("password", PASSWORD),
+        ("wrong password", WRONG_PASSWORD),
+    ] {
         v.push((what.to_string(), secret.to_string()));
         v.push((format!("{what} (base64)"), b64(secret)));
     }
@@ -42,7 +46,11 @@ fn base64(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -109,10 +117,17 @@ async fn token_and_smtp_password_appear_in_no_output_of_a_full_run() {
         outputs.push((format!("mail to {:?}", m.rcpt_to), m.raw.clone()));
     }
     // The portal was really changed.
-    assert!(portal.state().room_members(&room_id(1)).iter().all(|(u, _)| u != &guest_id(1)));
+    assert!(
+        portal
+            .state()
+            .room_members(&room_id(1))
+            .iter()
+            .all(|(u, _)| u != &guest_id(1))
+    );
 
     // 3. check-config, with the key checked against the portal.
-    let ran = run_to_end(setup.command(&["check-config", "--config", "config.toml"], "trace")).await;
+    let ran =
+        run_to_end(setup.command(&["check-config", "--config", "config.toml"], "trace")).await;
     assert_eq!(ran.code, Some(0), "{ran:?}");
     assert!(ran.stdout.contains("[redacted]"), "{}", ran.stdout);
     outputs.push(("check-config stdout".into(), ran.stdout.into_bytes()));
@@ -140,6 +155,9 @@ async fn token_and_smtp_password_appear_in_no_output_of_a_full_run() {
 
     // What a panic message or a `{:?}` log line would show of the config.
     let config = setup.load();
-    assert_clean("the config's Debug form", format!("{config:?} {config:#?}").as_bytes());
+    assert_clean(
+        "the config's Debug form",
+        format!("{config:?} {config:#?}").as_bytes(),
+    );
     portal.shutdown().await;
 }

@@ -118,7 +118,10 @@ impl StateStore {
     /// entries that recovery settled in a run that then died too. The
     /// caller puts them in its own `actions.csv` and then calls
     /// [`StateStore::journal_mark_reported`].
-    pub fn journal_unreported(&self, current_run: &str) -> Result<Vec<UnreportedEntry>, StateError> {
+    pub fn journal_unreported(
+        &self,
+        current_run: &str,
+    ) -> Result<Vec<UnreportedEntry>, StateError> {
         let conn = self.lock();
         let mut stmt = conn
             .prepare(
@@ -295,5 +298,41 @@ mod tests {
         assert_eq!(s.open_transactions().unwrap()[0].step, "unarchived");
         s.transaction_close("5").unwrap();
         assert!(s.open_transactions().unwrap().is_empty());
+    }
+
+    #[test]
+    fn changes_of_a_run_without_a_report_are_reported_once_by_a_later_run() {
+        let s = StateStore::open_in_memory().unwrap();
+        let now = Utc::now();
+        let change = |run: &str| {
+            let id = s
+                .journal_intent(
+                    run,
+                    "archived-room-guests",
+                    Some("5"),
+                    "user:x",
+                    "remove-member",
+                    "x",
+                    now,
+                )
+                .unwrap();
+            s.journal_complete(id, ActionOutcome::Done, true, None, now)
+                .unwrap();
+            id
+        };
+        // r1 finished and reported; r2 died.
+        s.begin_run("r1", now, std::path::Path::new("/r1")).unwrap();
+        change("r1");
+        s.journal_mark_reported("r1", &[]).unwrap();
+        s.finish_run("r1", now, "findings").unwrap();
+        s.begin_run("r2", now, std::path::Path::new("/r2")).unwrap();
+        let lost = change("r2");
+        s.finish_run("r2", now, "incomplete").unwrap();
+        let late = s.journal_unreported("r3").unwrap();
+        assert_eq!(late.len(), 1);
+        assert_eq!((late[0].entry.id, late[0].outcome.as_str()), (lost, "done"));
+        // r3 wrote its report: nothing is reported again.
+        s.journal_mark_reported("r3", &[lost]).unwrap();
+        assert!(s.journal_unreported("r4").unwrap().is_empty());
     }
 }

@@ -106,7 +106,10 @@ pub enum Mail {
     /// `.eml` files in `<dir>/outbox`.
     Outbox,
     /// A plain SMTP relay on loopback.
-    Plain { port: u16, timeout_secs: u64 },
+    Plain {
+        port: u16,
+        timeout_secs: u64,
+    },
     /// STARTTLS with AUTH; the password comes from [`SMTP_PASSWORD_ENV`].
     Auth {
         port: u16,
@@ -189,7 +192,11 @@ impl Setup {
     }
 
     pub fn toml(&self) -> String {
-        let mode = if self.remediate { "remediate" } else { "report" };
+        let mode = if self.remediate {
+            "remediate"
+        } else {
+            "report"
+        };
         let notify = match &self.mail {
             Mail::Off => "[notify]\nenabled = false\n".to_string(),
             Mail::Outbox => notify_section(""),
