@@ -147,6 +147,14 @@ pub fn describe_config(c: &Config) -> String {
             crate::config::notify::Transport::Outbox(d) => format!("outbox {}", d.display()),
         },
     );
+    line(
+        "notify.security_summary",
+        match c.notify.security_summary {
+            crate::config::notify::SummaryCadence::EveryRun => "every_run",
+            crate::config::notify::SummaryCadence::Scheduled => "scheduled",
+        }
+        .to_string(),
+    );
     line("daemon.schedules", c.daemon.schedules.len().to_string());
     line(
         "webhook",

@@ -33,7 +33,7 @@ async fn sighup_rejects_a_bad_config_and_applies_a_good_one() {
     // Still the old schedule, no run; now a valid config with a
     // per-second schedule.
     assert!(complete_runs(&setup.reports_dir()).is_empty());
-    setup.schedules = vec![("every second".into(), "* * * * * *".into())];
+    setup.schedules = vec![("every second".into(), "* * * * * *".into(), "audit")];
     setup.write();
     daemon.signal("HUP");
     daemon.wait_for("config reloaded", T).await;

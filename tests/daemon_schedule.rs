@@ -194,3 +194,104 @@ async fn a_slow_portal_makes_the_next_tick_skip() {
     );
     assert!(temp_files(setup.dir.path()).is_empty());
 }
+
+/// The summaries in the outbox, as (subject, text body), oldest first.
+fn summaries(outbox: &std::path::Path) -> Vec<(String, String)> {
+    let Ok(entries) = std::fs::read_dir(outbox) else {
+        return Vec::new();
+    };
+    let mut files: Vec<(std::time::SystemTime, std::path::PathBuf)> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .filter_map(|(_, p)| {
+            let raw = std::fs::read(&p).ok()?;
+            let msg = mail_parser::MessageParser::default().parse(&raw)?;
+            let to_secteam = msg
+                .to()
+                .and_then(|a| a.first())
+                .and_then(|a| a.address())
+                .is_some_and(|a| a == "secteam@company.example");
+            if !to_secteam {
+                return None;
+            }
+            Some((
+                msg.subject().unwrap_or_default().to_string(),
+                msg.body_text(0).unwrap_or_default().to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// Run ids listed under "Runs covered by this summary".
+fn covered_runs(body: &str) -> Vec<String> {
+    body.lines()
+        .skip_while(|l| !l.starts_with("Runs covered by this summary"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  - "))
+        .filter_map(|l| l.trim_start_matches("  - ").split(',').next())
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_summary_covers_each_run_once() {
+    let portal = portal(2).await;
+    let setup = Setup::new(&portal)
+        .schedule("every second", "* * * * * *")
+        .summary_schedule("every 3 seconds", "*/3 * * * * *")
+        .scheduled_summaries();
+    let mut daemon = setup.start();
+    let outbox = setup.outbox_dir();
+    daemon
+        .wait_until("two scheduled summaries", T, || {
+            summaries(&outbox).len() >= 2
+        })
+        .await;
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(T).await, Some(0), "{}", daemon.logs());
+
+    let reports = setup.reports_dir();
+    let complete: BTreeSet<String> = complete_runs(&reports).into_iter().collect();
+    let sent = summaries(&outbox);
+    // Hourly audits do not mean hourly summaries: fewer summaries than runs,
+    // and no run reported in two of them.
+    assert!(
+        sent.len() < complete.len(),
+        "{} summaries for {} runs",
+        sent.len(),
+        complete.len()
+    );
+    let mut covered = BTreeSet::new();
+    let mut summarised_several = false;
+    for (subject, body) in &sent {
+        assert!(subject.starts_with("[DocSpace audit] "), "{subject}");
+        let ids = covered_runs(body);
+        assert!(!ids.is_empty(), "a summary without its runs:\n{body}");
+        if ids.len() > 1 {
+            summarised_several = true;
+            assert!(
+                subject.contains(&format!("Summary of {} runs", ids.len())),
+                "{subject}"
+            );
+        }
+        for id in ids {
+            assert!(
+                complete.contains(&id),
+                "{id} is not a finished run: {complete:?}"
+            );
+            assert!(covered.insert(id.clone()), "{id} was summarised twice");
+        }
+        // The latest run's findings: each room's guest is still there.
+        assert!(body.contains("archived-room-guests"), "{body}");
+    }
+    assert!(summarised_several, "no summary covered more than one run");
+    let log = daemon.logs();
+    assert!(log.contains("summary job done"), "{log}");
+    assert!(temp_files(setup.dir.path()).is_empty());
+}

@@ -53,6 +53,7 @@ fn notify_config(transport: Transport, dir: &Path) -> NotifyConfig {
         outbox_dir: dir.join("outbox"),
         templates_dir: None,
         attachment_max_bytes: 1024 * 1024,
+        security_summary: docspace_auditor::config::notify::SummaryCadence::EveryRun,
     }
 }
 

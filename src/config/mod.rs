@@ -19,6 +19,8 @@ use serde::Deserialize;
 
 use crate::api::{ClientSettings, GroupId, RetryPolicy, RoomId, UserId};
 use crate::check::CheckId;
+use daemon::Job;
+use notify::SummaryCadence;
 pub use secret::{SecretSource, load_secret};
 
 /// A configuration that could not be loaded.
@@ -770,6 +772,15 @@ fn validate(
         .webhook
         .and_then(|w| daemon::validate_webhook(w, base, env, p));
     let metrics = raw.metrics.and_then(|m| daemon::validate_metrics(m, p));
+    if let (Some(n), Some(d)) = (&notify, &daemon) {
+        let summary_job = d.schedules.iter().any(|s| s.job == Job::Summary);
+        if n.enabled && n.security_summary == SummaryCadence::Scheduled && !summary_job {
+            p.push(
+                "notify.security_summary",
+                "\"scheduled\" needs a [[daemon.schedules]] entry with job = \"summary\"; without one the security team would never get a summary",
+            );
+        }
+    }
 
     Some(Config {
         file: file.to_path_buf(),

@@ -22,6 +22,8 @@ pub(super) struct RawNotify {
     outbox_dir: Option<PathBuf>,
     templates_dir: Option<PathBuf>,
     attachment_max_bytes: Option<u64>,
+    /// `every_run` (default) or `scheduled`.
+    security_summary: Option<String>,
     smtp: Option<RawSmtp>,
 }
 
@@ -71,6 +73,17 @@ impl std::fmt::Debug for SmtpConfig {
     }
 }
 
+/// When the security team gets its summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SummaryCadence {
+    /// One summary after every audit run.
+    EveryRun,
+    /// Runs are held and summarised together by the daemon's `summary`
+    /// schedule (for example once a day), so an hourly audit does not mail
+    /// the team 24 times a day.
+    Scheduled,
+}
+
 /// Where mail goes.
 #[derive(Debug, Clone)]
 pub enum Transport {
@@ -104,6 +117,7 @@ pub struct NotifyConfig {
     /// The largest report file attached to the summary; a larger one is
     /// named by its path instead (default 5 MiB).
     pub attachment_max_bytes: u64,
+    pub security_summary: SummaryCadence,
 }
 
 pub(super) fn validate(
@@ -207,6 +221,17 @@ pub(super) fn validate(
             })
         }
     };
+    let security_summary = match raw.security_summary.as_deref().unwrap_or("every_run") {
+        "every_run" => SummaryCadence::EveryRun,
+        "scheduled" => SummaryCadence::Scheduled,
+        other => {
+            p.push(
+                "notify.security_summary",
+                format!("{other:?} is not one of every_run, scheduled"),
+            );
+            SummaryCadence::EveryRun
+        }
+    };
     let templates_dir = raw.templates_dir.map(|d| resolve(base, &d));
     if let Some(d) = templates_dir.as_ref().filter(|d| !d.is_dir()) {
         p.push(
@@ -226,6 +251,7 @@ pub(super) fn validate(
         outbox_dir,
         templates_dir,
         attachment_max_bytes: raw.attachment_max_bytes.unwrap_or(5 * 1024 * 1024),
+        security_summary,
     })
 }
 

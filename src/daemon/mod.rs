@@ -41,6 +41,7 @@ use crate::api::UserId;
 use crate::audit::{Auditor, RunError, RunOutcome, RunRequest};
 use crate::clock::{Clock, SystemClock};
 use crate::config::daemon::{Job, LogFormat};
+use crate::config::notify::SummaryCadence;
 use crate::config::{Config, ConfigError};
 use crate::metrics::{Metrics, Trigger};
 use crate::state::StateError;
@@ -709,13 +710,58 @@ async fn summary_loop(shared: Arc<Shared>, mut ticks: mpsc::Receiver<Tick>) {
         };
         shared.summary_busy.store(true, Ordering::SeqCst);
         tracing::info!(schedule = %tick.schedule, due = %tick.due, "summary job starting");
-        flush_mail(&shared, "summary").await;
-        tracing::info!(
-            schedule = %tick.schedule,
-            "summary job done: the mail queue was delivered; the security-team summary itself is sent after every run, so there is no separate daily summary to send"
-        );
+        send_summary(&shared, &tick.schedule).await;
         shared.summary_busy.store(false, Ordering::SeqCst);
     }
+}
+
+/// The `summary` job: with `notify.security_summary = "scheduled"`, one
+/// security summary of the runs held since the last one; otherwise the
+/// summaries went out after each run and the job only delivers mail left
+/// in the queue.
+async fn send_summary(shared: &Arc<Shared>, schedule: &str) {
+    let config = shared.config();
+    if config.notify.security_summary != SummaryCadence::Scheduled {
+        flush_mail(shared, "summary").await;
+        tracing::info!(
+            schedule,
+            "summary job done: the mail queue was delivered (security summaries are sent after every run with notify.security_summary = \"every_run\")"
+        );
+        return;
+    }
+    if !config.notify.enabled {
+        return;
+    }
+    let notifier = match crate::notify::Notifier::new(&config.notify) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::error!(error = %e, "the notifier could not be set up; the runs stay held for the next summary");
+            return;
+        }
+    };
+    let auditor = shared.auditor();
+    match notifier
+        .send_scheduled_summary(auditor.state(), shared.clock.now())
+        .await
+    {
+        Ok(r) => {
+            for w in &r.warnings {
+                tracing::warn!(schedule, "{w}");
+            }
+            tracing::info!(
+                schedule,
+                queued = r.queued,
+                sent = r.sent,
+                failed = r.failed,
+                still_queued = r.still_queued,
+                "summary job done"
+            );
+        }
+        Err(e) => {
+            tracing::error!(schedule, error = %e, "the scheduled summary failed; the runs stay held");
+        }
+    }
+    record_mail_counts(shared);
 }
 
 /// Delivers mail left in the queue (at start and for `summary` ticks).

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use lettre::Message;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::decide::Reason;
@@ -245,7 +245,7 @@ pub fn digest_item(
 }
 
 /// One line about a finding for the summary and the escalation message.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SummaryItem {
     pub check: String,
     pub severity: String,
@@ -297,14 +297,14 @@ pub fn summary_item(
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CountRow {
     pub check: String,
     pub status: String,
     pub count: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AttachmentNote {
     pub name: String,
     pub path: String,
@@ -314,7 +314,7 @@ pub struct AttachmentNote {
     pub note: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SummaryCtx {
     pub run_id: String,
     pub generated_at: String,
@@ -339,6 +339,38 @@ pub struct SummaryCtx {
     pub digests: usize,
     pub backlog: usize,
     pub attachments: Vec<AttachmentNote>,
+    /// The runs a scheduled summary covers, oldest first (empty when the
+    /// summary is sent after each run).
+    #[serde(default)]
+    pub runs: Vec<RunLine>,
+}
+
+/// One run in a scheduled summary.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunLine {
+    pub run_id: String,
+    pub finished: String,
+    pub result: String,
+    pub rooms_audited: usize,
+    pub rooms_failed: usize,
+    pub total_findings: usize,
+    pub attention: usize,
+    pub report_dir: String,
+}
+
+impl RunLine {
+    pub fn of(ctx: &SummaryCtx) -> RunLine {
+        RunLine {
+            run_id: ctx.run_id.clone(),
+            finished: ctx.finished.clone(),
+            result: ctx.result.clone(),
+            rooms_audited: ctx.rooms_audited,
+            rooms_failed: ctx.rooms_failed,
+            total_findings: ctx.total_findings,
+            attention: ctx.attention,
+            report_dir: ctx.report_dir.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -348,6 +380,86 @@ pub struct EscalationCtx {
     pub report_dir: String,
     pub escalate_after_reminders: u32,
     pub escalations: Vec<SummaryItem>,
+}
+
+/// Most lines a scheduled summary lists per section gathered over several
+/// runs; the rest are in the runs' reports.
+const MERGED_LINES_MAX: usize = 200;
+
+/// One summary for several held runs (oldest first, at least one). The
+/// latest run gives the portal's current picture (counts, top findings,
+/// result, report); escalations, failures, undeliverable owners, invalid
+/// addresses and warnings are gathered from every run, each line once.
+/// `None` when there is no run.
+pub fn merge_summaries(
+    runs: Vec<SummaryCtx>,
+    generated_at: String,
+    backlog: usize,
+) -> Option<SummaryCtx> {
+    let lines: Vec<RunLine> = runs.iter().map(RunLine::of).collect();
+    let several = runs.len() > 1;
+    let started = runs.first().map(|r| r.started.clone()).unwrap_or_default();
+    let digests = runs.iter().map(|r| r.digests).sum();
+    let mut escalations: Vec<SummaryItem> = Vec::new();
+    let mut failures: Vec<String> = Vec::new();
+    let mut undeliverable: Vec<String> = Vec::new();
+    let mut invalid_addresses: Vec<String> = Vec::new();
+    let mut warnings: Vec<String> = Vec::new();
+    let mut latest: Option<SummaryCtx> = None;
+    for run in runs {
+        let tag = |line: &str| {
+            if several {
+                format!("run {}: {line}", run.run_id)
+            } else {
+                line.to_string()
+            }
+        };
+        for e in &run.escalations {
+            // The latest word on an escalated finding wins.
+            escalations.retain(|x| {
+                (&x.check, &x.room_id, &x.subject) != (&e.check, &e.room_id, &e.subject)
+            });
+            escalations.push(e.clone());
+        }
+        push_unique(&mut failures, run.failures.iter().map(|f| tag(f)));
+        push_unique(&mut undeliverable, run.undeliverable.iter().cloned());
+        push_unique(
+            &mut invalid_addresses,
+            run.invalid_addresses.iter().cloned(),
+        );
+        push_unique(&mut warnings, run.warnings.iter().map(|w| tag(w)));
+        latest = Some(run);
+    }
+    let mut ctx = latest?;
+    for list in [&mut failures, &mut undeliverable, &mut warnings] {
+        if list.len() > MERGED_LINES_MAX {
+            let more = list.len() - MERGED_LINES_MAX;
+            list.truncate(MERGED_LINES_MAX);
+            list.push(format!("... and {more} more (see the runs' reports)"));
+        }
+    }
+    ctx.generated_at = generated_at;
+    ctx.started = started;
+    ctx.escalations = escalations;
+    ctx.failures = failures;
+    ctx.undeliverable = undeliverable;
+    ctx.invalid_addresses = invalid_addresses;
+    ctx.warnings = warnings;
+    ctx.digests = digests;
+    ctx.backlog = backlog;
+    ctx.attachments = Vec::new();
+    ctx.runs = lines;
+    Some(ctx)
+}
+
+/// Appends the items not in `list` yet, keeping the order of first sight.
+fn push_unique(list: &mut Vec<String>, items: impl Iterator<Item = String>) {
+    let mut seen: std::collections::HashSet<String> = list.iter().cloned().collect();
+    for item in items {
+        if seen.insert(item.clone()) {
+            list.push(item);
+        }
+    }
 }
 
 /// The summary's failure lines: findings that failed (rooms that could not
@@ -566,7 +678,7 @@ pub fn samples() -> (DigestCtx, SummaryCtx, EscalationCtx) {
         first_seen: Some("2026-01-01".into()),
         notified_to: Some("owner@example.com".into()),
     };
-    let summary = SummaryCtx {
+    let mut summary = SummaryCtx {
         run_id: "sample".into(),
         generated_at: "2026-01-01 00:00 UTC".into(),
         started: "2026-01-01 00:00 UTC".into(),
@@ -609,7 +721,9 @@ pub fn samples() -> (DigestCtx, SummaryCtx, EscalationCtx) {
                 note: "too large".into(),
             },
         ],
+        runs: Vec::new(),
     };
+    summary.runs = vec![RunLine::of(&summary), RunLine::of(&summary)];
     let escalation = EscalationCtx {
         run_id: "sample".into(),
         generated_at: "2026-01-01 00:00 UTC".into(),

@@ -35,7 +35,7 @@ use lettre::message::Mailbox;
 use crate::address::is_valid_email;
 use crate::audit::{RunOutcome, RunResult};
 use crate::check::CheckId;
-use crate::config::notify::NotifyConfig;
+use crate::config::notify::{NotifyConfig, SummaryCadence};
 use crate::finding::{Finding, RoomInfo};
 use crate::state::{StateError, StateStore};
 use compose::{DigestCtx, DigestRoom, SummaryCtx, SummaryItem, clean};
@@ -54,6 +54,8 @@ pub enum NotifyError {
         origin: String,
         message: String,
     },
+    #[error("the summary of run {run_id} could not be held for the scheduled summary: {message}")]
+    Hold { run_id: String, message: String },
     #[error("notify.templates_dir {}: {message}", path.display())]
     TemplatesDir { path: PathBuf, message: String },
     #[error("notify.{key} {address:?}: not a usable address")]
@@ -477,9 +479,85 @@ impl Notifier {
                 digests,
                 backlog,
             );
-            self.queue_summary(state, outcome, ctx, now, report)?;
+            match self.config.security_summary {
+                SummaryCadence::EveryRun => {
+                    let report_dir = outcome.report_dir.display().to_string();
+                    self.queue_summary(state, ctx, &report_dir, &[], now, report)?;
+                }
+                SummaryCadence::Scheduled => {
+                    // Rendered later by the summary job; the context keeps
+                    // everything this run knew (escalations, failures).
+                    let json = serde_json::to_string(&ctx).map_err(|e| NotifyError::Hold {
+                        run_id: outcome.run_id.clone(),
+                        message: e.to_string(),
+                    })?;
+                    let report_dir = outcome.report_dir.display().to_string();
+                    store::hold_summary(state, &outcome.run_id, &report_dir, &json, now)?;
+                }
+            }
         }
         Ok(())
+    }
+
+    /// The scheduled security summary (`notify.security_summary =
+    /// "scheduled"`): one message covering every run held since the last
+    /// one. Counts, top findings and attachments are the latest run's (the
+    /// portal as it is now); escalations, failures, undeliverable owners
+    /// and warnings are gathered from all of them, and each run gets a
+    /// line. Queued in the transaction that releases the runs, then the
+    /// queue is delivered. With no run held, nothing is queued and the
+    /// report says so.
+    pub async fn send_scheduled_summary(
+        &self,
+        state: &StateStore,
+        now: DateTime<Utc>,
+    ) -> Result<NotifyReport, NotifyError> {
+        let mut report = NotifyReport::default();
+        if !self.config.enabled {
+            return Ok(report);
+        }
+        store::ensure_schema(state)?;
+        let held = store::held_summaries(state)?;
+        let run_ids: Vec<String> = held.iter().map(|h| h.run_id.clone()).collect();
+        let mut runs: Vec<SummaryCtx> = Vec::new();
+        let mut report_dir = String::new();
+        for h in &held {
+            match serde_json::from_str::<SummaryCtx>(&h.ctx_json) {
+                Ok(ctx) => {
+                    runs.push(ctx);
+                    report_dir.clone_from(&h.report_dir);
+                }
+                Err(e) => report.warnings.push(format!(
+                    "the held summary of run {} could not be read ({e}); it is dropped",
+                    clean(&h.run_id, 100)
+                )),
+            }
+        }
+        if self.security_team.is_empty() {
+            store::release_held(state, &run_ids)?;
+            report
+                .warnings
+                .push("notify.security_team is empty: the scheduled summary goes to nobody".into());
+            return Ok(report);
+        }
+        let backlog = store::pending_count(state)?;
+        let Some(ctx) = compose::merge_summaries(runs, compose::minute(now), backlog) else {
+            store::release_held(state, &run_ids)?;
+            report
+                .warnings
+                .push("no audit run finished since the last summary; nothing to summarise".into());
+            return Ok(report);
+        };
+        self.queue_summary(state, ctx, &report_dir, &run_ids, now, &mut report)?;
+        let delivered = self.deliver(state, now).await?;
+        report.absorb(delivered);
+        tracing::info!(
+            runs = run_ids.len(),
+            sent = report.sent,
+            still_queued = report.still_queued,
+            "scheduled summary done"
+        );
+        Ok(report)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -548,6 +626,7 @@ impl Notifier {
             digests,
             backlog,
             attachments: Vec::new(),
+            runs: Vec::new(),
         }
     }
 
@@ -691,18 +770,24 @@ impl Notifier {
         Ok(())
     }
 
+    /// Queues the security summary; `release` are the held runs it covers
+    /// (empty after a single run).
     fn queue_summary(
         &self,
         state: &StateStore,
-        outcome: &RunOutcome,
         mut ctx: SummaryCtx,
+        report_dir: &str,
+        release: &[String],
         now: DateTime<Utc>,
         report: &mut NotifyReport,
     ) -> Result<(), NotifyError> {
         let mut files = Vec::new();
         for name in ["findings.csv", "actions.csv"] {
-            let (note, bytes) =
-                compose::attachment(&outcome.report_dir, name, self.config.attachment_max_bytes);
+            let (note, bytes) = compose::attachment(
+                std::path::Path::new(report_dir),
+                name,
+                self.config.attachment_max_bytes,
+            );
             if let Some(b) = bytes {
                 files.push((name.to_string(), b));
             }
@@ -713,10 +798,15 @@ impl Notifier {
             .iter()
             .map(|a| compose::mailbox(None, a.clone()))
             .collect();
-        let mid = compose::message_id(&[outcome.run_id.as_str(), "summary"], &self.from_domain);
+        let run_id = ctx.run_id.clone();
+        let mut parts: Vec<&str> = vec![run_id.as_str(), "summary"];
+        parts.extend(release.iter().map(String::as_str));
+        let mid = compose::message_id(&parts, &self.from_domain);
         if let Some(built) = self.render_and_build("summary", &ctx, &to, &mid, now, files, report) {
-            let msg = outgoing("summary", &outcome.run_id, mid, built);
-            self.enqueue(state, &msg, &[], now, report)?;
+            let msg = outgoing("summary", &run_id, mid, built);
+            if store::enqueue_releasing(state, &msg, &[], release, now)? {
+                report.queued += 1;
+            }
         }
         Ok(())
     }

@@ -40,6 +40,12 @@ CREATE TABLE IF NOT EXISTS notify_queue (
     sent_at          TEXT
 );
 CREATE INDEX IF NOT EXISTS notify_queue_pending ON notify_queue(sent_at);
+CREATE TABLE IF NOT EXISTS notify_held_summaries (
+    run_id           TEXT PRIMARY KEY,
+    created_at       TEXT NOT NULL,
+    report_dir       TEXT NOT NULL,
+    ctx              TEXT NOT NULL
+);
 "#;
 
 /// Sent messages are kept (without their bytes) this long, so a repeated
@@ -200,6 +206,19 @@ pub fn enqueue(
     remember: &[Remember],
     now: DateTime<Utc>,
 ) -> Result<bool, StateError> {
+    enqueue_releasing(state, msg, remember, &[], now)
+}
+
+/// Like [`enqueue`], and drops the held run summaries `release` in the same
+/// transaction: a scheduled summary is queued exactly when the runs it
+/// covers stop being held, so a crash can neither lose nor repeat them.
+pub fn enqueue_releasing(
+    state: &StateStore,
+    msg: &Outgoing,
+    remember: &[Remember],
+    release: &[String],
+    now: DateTime<Utc>,
+) -> Result<bool, StateError> {
     let mut conn = state.lock();
     let tx = conn
         .transaction()
@@ -221,7 +240,16 @@ pub fn enqueue(
             ],
         )
         .map_err(state.sql_err("queue message"))?;
+    for run_id in release {
+        tx.execute(
+            "DELETE FROM notify_held_summaries WHERE run_id = ?1",
+            params![run_id],
+        )
+        .map_err(state.sql_err("release held summary"))?;
+    }
     if inserted == 0 {
+        tx.commit()
+            .map_err(state.sql_err("commit released summaries"))?;
         return Ok(false);
     }
     for r in remember {
@@ -250,6 +278,73 @@ pub fn enqueue(
     tx.commit()
         .map_err(state.sql_err("commit queued message"))?;
     Ok(true)
+}
+
+/// Keeps a run's summary (its template context as JSON) for the next
+/// scheduled summary job. Holding the same run twice keeps the first.
+pub fn hold_summary(
+    state: &StateStore,
+    run_id: &str,
+    report_dir: &str,
+    ctx_json: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StateError> {
+    let conn = state.lock();
+    conn.execute(
+        "INSERT OR IGNORE INTO notify_held_summaries(run_id, created_at, report_dir, ctx)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![run_id, ts(now), report_dir, ctx_json],
+    )
+    .map_err(state.sql_err("hold run summary"))?;
+    Ok(())
+}
+
+/// A run summary held for the scheduled summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Held {
+    pub run_id: String,
+    pub report_dir: String,
+    pub ctx_json: String,
+}
+
+/// Run summaries held for the scheduled summary, oldest first.
+pub fn held_summaries(state: &StateStore) -> Result<Vec<Held>, StateError> {
+    let conn = state.lock();
+    let mut stmt = conn
+        .prepare(
+            "SELECT run_id, report_dir, ctx FROM notify_held_summaries ORDER BY created_at, rowid",
+        )
+        .map_err(state.sql_err("list held summaries"))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(Held {
+                run_id: r.get(0)?,
+                report_dir: r.get(1)?,
+                ctx_json: r.get(2)?,
+            })
+        })
+        .map_err(state.sql_err("list held summaries"))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(state.sql_err("read held summary"))?;
+    Ok(rows)
+}
+
+/// Drops held run summaries without queuing a message (nothing could be
+/// made of them, or nobody is to receive them).
+pub fn release_held(state: &StateStore, run_ids: &[String]) -> Result<(), StateError> {
+    let mut conn = state.lock();
+    let tx = conn
+        .transaction()
+        .map_err(state.sql_err("begin release held summaries"))?;
+    for run_id in run_ids {
+        tx.execute(
+            "DELETE FROM notify_held_summaries WHERE run_id = ?1",
+            params![run_id],
+        )
+        .map_err(state.sql_err("release held summary"))?;
+    }
+    tx.commit()
+        .map_err(state.sql_err("commit released summaries"))
 }
 
 /// Messages not sent yet, oldest first.

@@ -27,6 +27,7 @@ fn config() -> NotifyConfig {
         outbox_dir: PathBuf::from("/nonexistent"),
         templates_dir: None,
         attachment_max_bytes: 1024,
+        security_summary: crate::config::notify::SummaryCadence::EveryRun,
     }
 }
 
@@ -104,8 +105,13 @@ impl Harness {
 
     /// Records the findings as the run would, then notifies.
     async fn run(&self, run_id: &str, findings: Vec<Finding>) -> NotifyReport {
+        let o = outcome(run_id, self.clock.now(), findings);
+        self.run_outcome(o).await
+    }
+
+    async fn run_outcome(&self, o: RunOutcome) -> NotifyReport {
         let now = self.clock.now();
-        let o = outcome(run_id, now, findings);
+        let run_id = o.run_id.as_str();
         self.state
             .record_findings(
                 run_id,
@@ -529,4 +535,178 @@ fn after_run_future_is_send() {
     let o = outcome("r", Utc::now(), Vec::new());
     is_send(n.after_run(&s, &o, Utc::now()));
     is_send(n.flush_queue(&s, Utc::now()));
+}
+
+fn scheduled() -> NotifyConfig {
+    NotifyConfig {
+        security_summary: crate::config::notify::SummaryCadence::Scheduled,
+        renotify_after_days: 1,
+        escalate_after_reminders: 1,
+        ..config()
+    }
+}
+
+const SECTEAM: &str = "secteam@corp.example";
+
+#[tokio::test]
+async fn scheduled_summary_gathers_the_held_runs_into_one_message() {
+    let h = Harness::new(scheduled());
+    let r = || room(1, "Project X", Some(OWNER), Some(true));
+    let broken = guest(
+        room(2, "Old Deal", Some(OWNER), Some(true)),
+        "g2",
+        FindingStatus::Failed,
+    );
+    h.run(
+        "r1",
+        vec![guest(r(), "g1", FindingStatus::Open), broken.clone()],
+    )
+    .await;
+    for id in ["r2", "r3"] {
+        h.clock.advance(Duration::days(1));
+        h.run(id, vec![guest(r(), "g1", FindingStatus::Open)]).await;
+    }
+    // Owners and the escalation address hear at once; the team waits.
+    assert!(!h.to(OWNER).is_empty());
+    assert_eq!(h.to("ciso@corp.example").len(), 1, "escalated in r3");
+    assert!(h.to(SECTEAM).is_empty());
+
+    // The latest run's report is attached.
+    let reports = tempfile::tempdir().unwrap();
+    std::fs::write(reports.path().join("findings.csv"), "check,room_id\n").unwrap();
+    h.clock.advance(Duration::hours(1));
+    let mut latest = outcome(
+        "r4",
+        h.clock.now(),
+        vec![guest(r(), "g1", FindingStatus::Open)],
+    );
+    latest.report_dir = reports.path().to_path_buf();
+    h.run_outcome(latest).await;
+    assert!(h.to(SECTEAM).is_empty());
+
+    let rep = h
+        .notifier
+        .send_scheduled_summary(&h.state, h.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(
+        (rep.queued, rep.sent, rep.still_queued),
+        (1, 1, 0),
+        "{rep:?}"
+    );
+    let mails = h.to(SECTEAM);
+    assert_eq!(mails.len(), 1);
+    let msg = parse(&mails[0]);
+    assert_eq!(
+        msg.subject().unwrap(),
+        "[DocSpace audit] Summary of 4 runs, latest r4: 1 finding, 1 need attention, 1 escalated (dry run)"
+    );
+    let body = text(&mails[0]);
+    let runs: Vec<&str> = body
+        .lines()
+        .filter(|l| l.starts_with("  - r") && l.contains(", finished "))
+        .collect();
+    assert_eq!(runs.len(), 4, "{body}");
+    for (line, id) in runs.iter().zip(["r1", "r2", "r3", "r4"]) {
+        assert!(line.starts_with(&format!("  - {id}, finished ")), "{line}");
+    }
+    // Counts are the latest run's; the failure of r1 and r3's escalation
+    // are still told.
+    assert!(body.contains("Findings: 1 (1 need attention)"), "{body}");
+    assert!(body.contains("run r1: "), "{body}");
+    assert!(body.contains("Old Deal"), "{body}");
+    assert!(
+        body.contains("Escalated (still open after 1 reminder)"),
+        "{body}"
+    );
+    use mail_parser::MimeHeaders;
+    let names: Vec<String> = msg
+        .attachments()
+        .filter_map(|a| a.attachment_name().map(str::to_string))
+        .collect();
+    assert_eq!(names, vec!["findings.csv".to_string()]);
+
+    // Nothing held any more: the next tick sends nothing and says why.
+    let rep = h
+        .notifier
+        .send_scheduled_summary(&h.state, h.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(rep.queued, 0);
+    assert!(
+        rep.warnings
+            .iter()
+            .any(|w| w.contains("no audit run finished")),
+        "{rep:?}"
+    );
+    assert_eq!(h.to(SECTEAM).len(), 1);
+}
+
+#[tokio::test]
+async fn a_scheduled_summary_that_cannot_be_sent_stays_queued_and_its_runs_are_not_repeated() {
+    let h = Harness::new(scheduled());
+    let r = || room(1, "Project X", Some(OWNER), Some(true));
+    h.run("r1", vec![guest(r(), "g1", FindingStatus::Open)])
+        .await;
+    h.transport.set_down(true);
+    let rep = h
+        .notifier
+        .send_scheduled_summary(&h.state, h.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(
+        (rep.queued, rep.sent, rep.still_queued),
+        (1, 0, 1),
+        "{rep:?}"
+    );
+    // Queued and released together: r1 is no longer held.
+    assert!(store::held_summaries(&h.state).unwrap().is_empty());
+
+    h.clock.advance(Duration::hours(1));
+    h.run("r2", vec![guest(r(), "g1", FindingStatus::Open)])
+        .await;
+    h.transport.set_down(false);
+    let rep = h
+        .notifier
+        .send_scheduled_summary(&h.state, h.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(
+        (rep.queued, rep.sent, rep.still_queued),
+        (1, 2, 0),
+        "{rep:?}"
+    );
+    let mails = h.to(SECTEAM);
+    assert_eq!(mails.len(), 2);
+    assert!(parse(&mails[0]).subject().unwrap().contains("Run r1:"));
+    assert!(parse(&mails[1]).subject().unwrap().contains("Run r2:"));
+    assert!(!text(&mails[1]).contains("  - r1, finished"));
+}
+
+#[tokio::test]
+async fn a_corrupt_held_summary_is_dropped_with_a_warning() {
+    let h = Harness::new(scheduled());
+    h.run(
+        "r1",
+        vec![guest(
+            room(1, "P", Some(OWNER), Some(true)),
+            "g1",
+            FindingStatus::Open,
+        )],
+    )
+    .await;
+    store::hold_summary(&h.state, "r0", "/nowhere", "{not json", h.clock.now()).unwrap();
+    let rep = h
+        .notifier
+        .send_scheduled_summary(&h.state, h.clock.now())
+        .await
+        .unwrap();
+    assert!(
+        rep.warnings
+            .iter()
+            .any(|w| w.contains("run r0 could not be read")),
+        "{rep:?}"
+    );
+    assert_eq!(h.to(SECTEAM).len(), 1);
+    assert!(store::held_summaries(&h.state).unwrap().is_empty());
 }

@@ -92,7 +92,10 @@ pub struct Setup {
     /// `report` or `remediate` for archived-room-guests.
     pub guests_mode: &'static str,
     pub dry_run: bool,
-    pub schedules: Vec<(String, String)>,
+    /// (name, cron, job)
+    pub schedules: Vec<(String, String, &'static str)>,
+    /// The body of the `[notify]` section.
+    pub notify: String,
     pub shutdown_timeout_secs: u64,
     pub extra: String,
 }
@@ -106,14 +109,31 @@ impl Setup {
             guests_mode: "report",
             dry_run: true,
             schedules: Vec::new(),
+            notify: "enabled = false\n".into(),
             shutdown_timeout_secs: 30,
             extra: String::new(),
         }
     }
 
     pub fn schedule(mut self, name: &str, cron: &str) -> Setup {
-        self.schedules.push((name.into(), cron.into()));
+        self.schedules.push((name.into(), cron.into(), "audit"));
         self
+    }
+
+    pub fn summary_schedule(mut self, name: &str, cron: &str) -> Setup {
+        self.schedules.push((name.into(), cron.into(), "summary"));
+        self
+    }
+
+    /// Mail on, into `outbox/`, with one security-team address and the
+    /// summary held for the `summary` schedule.
+    pub fn scheduled_summaries(mut self) -> Setup {
+        self.notify = "enabled = true\nfrom = \"auditor@company.example\"\nsecurity_team = [\"secteam@company.example\"]\nsecurity_summary = \"scheduled\"\noutbox_dir = \"outbox\"\n".into();
+        self
+    }
+
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.dir.path().join("outbox")
     }
 
     pub fn remediate(mut self) -> Setup {
@@ -150,9 +170,9 @@ impl Setup {
 
     pub fn toml(&self) -> String {
         let mut schedules = String::new();
-        for (name, cron) in &self.schedules {
+        for (name, cron, job) in &self.schedules {
             schedules.push_str(&format!(
-                "[[daemon.schedules]]\nname = \"{name}\"\ncron = \"{cron}\"\njob = \"audit\"\ntimezone = \"Europe/Berlin\"\n\n"
+                "[[daemon.schedules]]\nname = \"{name}\"\ncron = \"{cron}\"\njob = \"{job}\"\ntimezone = \"Europe/Berlin\"\n\n"
             ));
         }
         format!(
@@ -190,8 +210,7 @@ keep_runs = 100
 path = "state/auditor.sqlite"
 
 [notify]
-enabled = false
-
+{notify}
 [daemon]
 shutdown_timeout_secs = {timeout}
 
@@ -200,6 +219,7 @@ shutdown_timeout_secs = {timeout}
             dry_run = self.dry_run,
             mode = self.guests_mode,
             timeout = self.shutdown_timeout_secs,
+            notify = self.notify,
             extra = self.extra,
         )
     }
