@@ -26,6 +26,14 @@ use docspace_fake_portal::{FakePortal, Faults, GenerateSpec, Scenario};
 const LATENCY_MS: u64 = 20;
 const CONCURRENCY: usize = 16;
 
+/// `BENCH_LATENCY_MS` overrides the latency (0 shows the fixed overhead).
+fn latency_ms() -> u64 {
+    std::env::var("BENCH_LATENCY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(LATENCY_MS)
+}
+
 fn spec(rooms: usize) -> GenerateSpec {
     GenerateSpec {
         archived_rooms: rooms,
@@ -49,7 +57,7 @@ async fn serve(rooms: usize) {
         }
     };
     portal.set_faults(Faults {
-        latency_ms: LATENCY_MS,
+        latency_ms: latency_ms(),
         ..Faults::default()
     });
     println!("{} {}", portal.base_url(), portal.token());
@@ -86,14 +94,23 @@ fn resources() -> (u64, f64) {
     (hwm, (ticks(11) + ticks(12)) / 100.0)
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--serve") {
         let rooms = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(10_000);
-        serve(rooms).await;
+        // The portal as a server would run: on every core.
+        tokio::runtime::Runtime::new()
+            .expect("portal runtime")
+            .block_on(serve(rooms));
         return;
     }
+    // The auditor on the runtime the binary uses.
+    docspace_auditor::runtime::build()
+        .expect("runtime")
+        .block_on(audit(args));
+}
+
+async fn audit(args: Vec<String>) {
     let rooms: usize = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(10_000);
     let exe = std::env::current_exe().expect("own path");
     let mut child = Command::new(exe)
@@ -146,10 +163,11 @@ enabled = false
     let wall = started.elapsed();
     let (peak_kib, cpu_after) = resources();
     let requests = auditor.client().stats().requests();
-    let bound = Duration::from_millis(LATENCY_MS).mul_f64(requests as f64 / CONCURRENCY as f64);
+    let latency = latency_ms();
+    let bound = Duration::from_millis(latency).mul_f64(requests as f64 / CONCURRENCY as f64);
     let cpu = cpu_after - cpu_before;
     println!(
-        "portal: {rooms} archived rooms, {LATENCY_MS} ms latency, concurrency {CONCURRENCY}, report mode"
+        "portal: {rooms} archived rooms, {latency} ms latency, concurrency {CONCURRENCY}, report mode"
     );
     println!("rooms audited:      {}", outcome.rooms_audited);
     println!("findings:           {}", outcome.findings.len());

@@ -636,11 +636,22 @@ impl Auditor {
             return Ok(targets);
         }
         if cfg.archive.include_archive_section {
-            for room in client.rooms(&RoomQuery::area(SearchArea::Archive)).await? {
+            let listing = client
+                .room_listing(&RoomQuery::area(SearchArea::Archive))
+                .await?;
+            for room in listing.rooms {
                 targets.push(Target {
                     state: RoomState::Archived,
                     room,
                 });
+            }
+            for bad in listing.unreadable {
+                let finding = unreadable_room(&bad);
+                tracing::warn!(detail = %finding.detail, "room could not be audited");
+                body.rooms_failed += 1;
+                body.first_error
+                    .get_or_insert_with(|| finding.detail.clone());
+                body.findings.push(finding);
             }
         }
         for id in designated {
@@ -1008,6 +1019,34 @@ fn placeholder_room(id: &RoomId, state: RoomState) -> RoomInfo {
         owner_email: None,
         owner_active: None,
         archived_since: None,
+    }
+}
+
+/// The finding for an entry of the Archive's room list that could not be
+/// read. Its id is not trusted (it may not even be a valid id), so the
+/// finding names no room: nothing is ever requested or changed for it.
+fn unreadable_room(bad: &crate::api::UnreadableEntry) -> Finding {
+    let id = crate::report::safe::one_line(bad.id.as_deref().unwrap_or(""), 256);
+    Finding {
+        check: CheckId::RoomAudit,
+        severity: Severity::High,
+        subject: Subject {
+            kind: SubjectKind::Room,
+            id: id.clone(),
+            name: bad
+                .title
+                .as_deref()
+                .map(|t| crate::report::safe::one_line(t, 500))
+                .unwrap_or_default(),
+            email: None,
+        },
+        room: None,
+        access: None,
+        status: FindingStatus::Failed,
+        detail: format!(
+            "room could not be audited: its entry in the Archive list could not be read (id {id:?}): {}",
+            crate::report::safe::one_line(&bad.error, 300)
+        ),
     }
 }
 

@@ -19,5 +19,6 @@ pub mod offboarding;
 pub mod policy;
 pub mod remediate;
 pub mod report;
+pub mod runtime;
 pub mod state;
 pub mod webhook;

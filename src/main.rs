@@ -78,10 +78,7 @@ fn main() -> ExitCode {
             if docspace_auditor::daemon::configured_log_format(config)
                 == docspace_auditor::config::daemon::LogFormat::Json);
     init_logging(json);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match docspace_auditor::runtime::build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

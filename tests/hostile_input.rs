@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 use docspace_auditor::api::RoomId;
-use docspace_auditor::audit::{RunError, RunRequest};
+use docspace_auditor::audit::RunRequest;
 use docspace_fake_portal::{
     FakePortal, LinkSpec, RoomKind, RoomSpec, Scenario, UserKind, UserSpec,
 };
@@ -366,9 +366,9 @@ async fn run_labels_and_room_ids_never_become_paths_outside_the_reports_folder()
     assert!(RoomId::parse("sbox-4711").is_some());
     portal.shutdown().await;
 
-    // A third-party room id "../../etc" in the room list: the list is
-    // refused (the run fails with the reason), no request is built from the
-    // id, and nothing is written outside the reports folder.
+    // A third-party room id "../../etc" in the room list: that entry fails
+    // as a room (reported, never requested), the other room is audited,
+    // and nothing is written outside the reports folder.
     let server = MockServer::start().await;
     let me = "badd0000-0000-4000-8000-000000000001";
     let ok = |response: serde_json::Value| {
@@ -391,17 +391,31 @@ async fn run_labels_and_room_ids_never_become_paths_outside_the_reports_folder()
         ], "total": 2})))
         .mount(&server)
         .await;
+    Mock::given(method("GET"))
+        .and(path("/api/2.0/files/rooms/501/share"))
+        .respond_with(ok(json!([])))
+        .mount(&server)
+        .await;
     let setup = Setup::new(&server.uri(), "sk-traversal-token");
-    let err = setup
+    let outcome = setup
         .auditor(setup.load())
         .run(RunRequest::default())
         .await
-        .unwrap_err();
-    assert!(matches!(err, RunError::Api(_)), "{err:?}");
+        .unwrap();
+    assert_eq!((outcome.rooms_audited, outcome.rooms_failed), (1, 1));
+    let failed: Vec<_> = read_csv(&outcome.report_dir.join("findings.csv"))
+        .into_iter()
+        .filter(|f| f["check"] == "room-audit")
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["subject_id"], "../../etc");
+    assert_eq!(failed[0]["status"], "failed");
     assert!(
-        err.to_string().contains("files/rooms") && err.to_string().contains("invalid room id"),
-        "{err}"
+        failed[0]["detail"].contains("invalid room id"),
+        "{:?}",
+        failed[0]
     );
+    assert_eq!(failed[0]["room_id"], "", "an unsafe id names no room");
     for r in server.received_requests().await.unwrap() {
         assert!(
             !r.url.path().contains("..") && !r.url.path().contains("etc"),
@@ -409,8 +423,17 @@ async fn run_labels_and_room_ids_never_become_paths_outside_the_reports_folder()
             r.url
         );
     }
+    assert!(
+        server
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.url.path() == "/api/2.0/files/rooms/501/share"),
+        "the readable room was audited"
+    );
     let report = run_dirs(&setup.reports_dir()).pop().unwrap();
-    assert_eq!(status(&report), "failed");
+    assert_eq!(status(&report), "complete");
     let mut top: Vec<_> = std::fs::read_dir(setup.dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())

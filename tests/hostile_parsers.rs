@@ -96,9 +96,17 @@ fn consume(bytes: &[u8]) {
         share_row(&r);
     }
     if let Ok(e) = serde_json::from_slice::<Envelope<FolderContent>>(bytes) {
-        for r in e.response.map(|c| c.folders).unwrap_or_default() {
-            let _ = (r.title(), r.is_archived(), r.owner_id(), r.id.to_string());
-            let _ = cell(r.title());
+        for entry in e.response.map(|c| c.folders).unwrap_or_default() {
+            match entry {
+                docspace_auditor::api::wire::Listed::Item(r) => {
+                    let _ = (r.title(), r.is_archived(), r.owner_id(), r.id.to_string());
+                    let _ = cell(r.title());
+                }
+                docspace_auditor::api::wire::Listed::Unreadable(bad) => {
+                    let _ = cell(bad.id.as_deref().unwrap_or(""));
+                    let _ = cell(&bad.error);
+                }
+            }
         }
     }
     if let Ok(Envelope {

@@ -62,7 +62,8 @@ impl PathFault {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Faults {
-    /// Fixed latency added to every request.
+    /// The time every request takes, from arrival to answer (the portal's
+    /// own processing runs within it).
     pub latency_ms: u64,
     pub rate_limited: f64,
     pub retry_after_secs: u32,

@@ -15,6 +15,7 @@
 //! JSON-Schema validator used to check shapes against `openapi.json`.
 
 pub mod conformance;
+mod delay;
 mod endpoints;
 mod faults;
 mod generate;
@@ -71,6 +72,7 @@ impl FakePortal {
         let app = Arc::new(server::App {
             state: std::sync::Mutex::new(model::State::new(scenario, base_url.clone())),
             shutdown: stopped.clone(),
+            delay: delay::PreciseDelay::start(),
         });
         let router = axum::Router::new()
             .fallback(server::handle)

@@ -25,6 +25,7 @@ use crate::view::RecordedRequest;
 pub(crate) struct App {
     pub state: Mutex<State>,
     pub shutdown: watch::Receiver<bool>,
+    pub delay: crate::delay::PreciseDelay,
 }
 
 impl App {
@@ -144,8 +145,27 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     })
 }
 
+/// Every answer leaves `latency_ms` after the request arrived: the latency
+/// is the whole time from request to response, as a client measures it, so
+/// the portal's own processing happens within it rather than on top of it.
 pub(crate) async fn handle(
     AxumState(app): AxumState<Arc<App>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let latency = Duration::from_millis(app.lock().faults.config.latency_ms);
+    let deadline = std::time::Instant::now() + latency;
+    let response = respond(Arc::clone(&app), method, uri, headers, body).await;
+    if !latency.is_zero() {
+        app.delay.until(deadline).await;
+    }
+    response
+}
+
+async fn respond(
+    app: Arc<App>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -163,7 +183,7 @@ pub(crate) async fn handle(
         .map_or_else(|| path.clone(), |(t, _)| format!("/api/2.0/{t}"));
     let method_name = method.as_str().to_string();
 
-    let (latency, fault, hang_ms) = {
+    let (fault, hang_ms) = {
         let mut st = app.lock();
         st.counters.total += 1;
         *st.counters
@@ -178,13 +198,10 @@ pub(crate) async fn handle(
             template: template.clone(),
         });
         let fault = st.faults.pick(&method_name, &path, &template);
-        (st.faults.config.latency_ms, fault, st.faults.config.hang_ms)
+        (fault, st.faults.config.hang_ms)
     };
     tracing::debug!(method = %method_name, endpoint = %template, fault = ?fault, "fake portal request");
 
-    if latency > 0 {
-        tokio::time::sleep(Duration::from_millis(latency)).await;
-    }
     match &fault {
         Some(FaultKind::RateLimited { retry_after_secs }) => {
             let mut r = empty(StatusCode::TOO_MANY_REQUESTS);

@@ -5,7 +5,7 @@
 #![no_main]
 
 use docspace_auditor::api::wire::{
-    AuditEvent, Envelope, FileOperation, FolderContent, Room, RoomSecurity, ShareRow,
+    AuditEvent, Envelope, FileOperation, FolderContent, Listed, Room, RoomSecurity, ShareRow,
     TaskProgress, User,
 };
 use docspace_auditor::check::classify::{access_label, classify};
@@ -33,8 +33,15 @@ fuzz_target!(|data: &[u8]| {
         share_row(&r);
     }
     if let Ok(e) = serde_json::from_slice::<Envelope<FolderContent>>(data) {
-        for r in e.response.map(|c| c.folders).unwrap_or_default() {
-            let _ = (cell(r.title()), r.is_archived(), r.id.as_path_segment());
+        for entry in e.response.map(|c| c.folders).unwrap_or_default() {
+            match entry {
+                Listed::Item(r) => {
+                    let _ = (cell(r.title()), r.is_archived(), r.id.as_path_segment());
+                }
+                Listed::Unreadable(bad) => {
+                    let _ = (cell(&bad.error), bad.id.as_deref().map(cell));
+                }
+            }
         }
     }
     if let Ok(Some(r)) = serde_json::from_slice::<Envelope<Room>>(data).map(|e| e.response) {

@@ -26,6 +26,14 @@ use tokio::time::Instant;
 pub use error::{ApiError, TransportKind};
 pub use ids::{GroupId, Guid, RoomId, UserId};
 pub use retry::RetryPolicy;
+pub use wire::UnreadableEntry;
+
+/// A room list: the rooms, and the entries that could not be read.
+#[derive(Debug, Default)]
+pub struct RoomListing {
+    pub rooms: Vec<Room>,
+    pub unreadable: Vec<UnreadableEntry>,
+}
 use wire::*;
 
 /// The largest page the server accepts (API-NOTES §3).
@@ -69,7 +77,12 @@ impl ApiStats {
     fn record(&self, outcome: &str) {
         self.requests.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut map) = self.by_status.lock() {
-            *map.entry(outcome.to_string()).or_default() += 1;
+            match map.get_mut(outcome) {
+                Some(n) => *n += 1,
+                None => {
+                    map.insert(outcome.to_string(), 1);
+                }
+            }
         }
     }
 
@@ -229,6 +242,8 @@ struct Inner {
     http: reqwest::Client,
     settings: ClientSettings,
     auth: HeaderValue,
+    /// `<base>/api/2.0/`; each call's path is appended to it.
+    api_base: url::Url,
     reads: Semaphore,
     writes: Semaphore,
     /// When a 429 arrives every worker waits until this instant, so the
@@ -259,10 +274,14 @@ impl DocSpaceClient {
                 build_err("the API token contains characters not allowed in an HTTP header".into())
             })?;
         auth.set_sensitive(true);
+        let base = settings.base_url.as_str().trim_end_matches('/');
+        let api_base = url::Url::parse(&format!("{base}/api/2.0/"))
+            .map_err(|e| build_err(format!("cannot build the API URL: {e}")))?;
         Ok(DocSpaceClient {
             inner: Arc::new(Inner {
                 http,
                 auth,
+                api_base,
                 reads: Semaphore::new(settings.max_concurrency.max(1)),
                 writes: Semaphore::new(settings.max_write_concurrency.max(1)),
                 pause_until: std::sync::Mutex::new(None),
@@ -280,13 +299,13 @@ impl DocSpaceClient {
         &self.inner.settings
     }
 
-    fn url(&self, path: &str) -> Result<url::Url, ApiError> {
-        let base = self.inner.settings.base_url.as_str().trim_end_matches('/');
-        url::Url::parse(&format!("{base}/api/2.0/{path}")).map_err(|e| ApiError::Decode {
-            method: "HTTP",
-            path: path.to_string(),
-            detail: format!("cannot build URL: {e}"),
-        })
+    /// The call's URL. Only the path is parsed (scheme and host were
+    /// checked once, in `new`): this runs for every request.
+    fn url(&self, path: &str) -> url::Url {
+        let mut url = self.inner.api_base.clone();
+        let full = format!("{}{path}", url.path());
+        url.set_path(&full);
+        url
     }
 
     async fn wait_for_pause(&self) {
@@ -390,7 +409,7 @@ impl DocSpaceClient {
         // A 429 may have paused the client while this call waited for its
         // slot: honour the shared back-off before sending.
         self.wait_for_pause().await;
-        let url = self.url(&call.path)?;
+        let url = self.url(&call.path);
         let mut req = self
             .inner
             .http
@@ -535,10 +554,30 @@ impl DocSpaceClient {
 
     // ---- rooms ------------------------------------------------------------
 
-    /// Every room matching the query, across all pages. The total of a room
-    /// list sits in `response.total` (API-NOTES §3).
+    /// Every room matching the query, across all pages; an entry that
+    /// cannot be read makes the whole call fail (see [`Self::room_listing`]
+    /// to keep the others).
     pub async fn rooms(&self, query: &RoomQuery) -> Result<Vec<Room>, ApiError> {
-        let rooms = self
+        let listing = self.room_listing(query).await?;
+        if let Some(bad) = listing.unreadable.first() {
+            return Err(ApiError::Decode {
+                method: "GET",
+                path: "files/rooms".into(),
+                detail: format!(
+                    "room entry {}: {}",
+                    clip(bad.id.as_deref().unwrap_or("without an id"), 100),
+                    clip(&bad.error, 300)
+                ),
+            });
+        }
+        Ok(listing.rooms)
+    }
+
+    /// Every room matching the query, across all pages, with the entries
+    /// that could not be read set apart. The total of a room list sits in
+    /// `response.total` (API-NOTES §3).
+    pub async fn room_listing(&self, query: &RoomQuery) -> Result<RoomListing, ApiError> {
+        let entries = self
             .fetch_all(|start| async move {
                 let mut call = Call::get("files/rooms", "files/rooms".into())
                     .query("searchArea", query.area as i64)
@@ -559,10 +598,18 @@ impl DocSpaceClient {
             })
             .await?;
         let mut seen = HashSet::new();
-        Ok(rooms
-            .into_iter()
-            .filter(|r| seen.insert(r.id.clone()))
-            .collect())
+        let mut listing = RoomListing::default();
+        for entry in entries {
+            match entry {
+                Listed::Item(room) => {
+                    if seen.insert(room.id.clone()) {
+                        listing.rooms.push(room);
+                    }
+                }
+                Listed::Unreadable(bad) => listing.unreadable.push(bad),
+            }
+        }
+        Ok(listing)
     }
 
     /// Fetches every page of a list. The first page tells the total; the

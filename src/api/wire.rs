@@ -520,11 +520,54 @@ pub struct RoomSecurityFlags {
 #[serde(rename_all = "camelCase")]
 pub struct FolderContent {
     #[serde(default)]
-    pub folders: Vec<Room>,
+    pub folders: Vec<Listed<Room>>,
     #[serde(default)]
     pub total: Option<i64>,
-    #[serde(default)]
-    pub current: Option<Room>,
+}
+
+/// One entry of a list read entry by entry: the item, or what could be
+/// seen of an entry that could not be read (a server bug, a field of a
+/// newer version, an id that is not safe to put in a URL). One odd room
+/// must fail that room, not the whole listing and with it the run.
+#[derive(Debug, Clone)]
+pub enum Listed<T> {
+    Item(T),
+    Unreadable(UnreadableEntry),
+}
+
+/// What is known of a list entry that could not be read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnreadableEntry {
+    /// The entry's `id` as text, if it had one (not validated: never used
+    /// to build a request).
+    pub id: Option<String>,
+    pub title: Option<String>,
+    pub error: String,
+}
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Listed<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Read the entry as JSON first so that a bad field costs only this
+        // entry; the JSON itself must still be well formed.
+        let value = serde_json::Value::deserialize(deserializer)?;
+        match T::deserialize(&value) {
+            Ok(item) => Ok(Listed::Item(item)),
+            Err(e) => {
+                let text = |key: &str| {
+                    value.get(key).and_then(|v| match v {
+                        serde_json::Value::String(s) => Some(s.clone()),
+                        serde_json::Value::Null => None,
+                        other => Some(other.to_string()),
+                    })
+                };
+                Ok(Listed::Unreadable(UnreadableEntry {
+                    id: text("id"),
+                    title: text("title"),
+                    error: e.to_string(),
+                }))
+            }
+        }
+    }
 }
 
 /// `RoomSecurityDto`, the answer to `PUT rooms/{id}/share`: the rows that

@@ -729,17 +729,12 @@ async fn send_summary(shared: &Arc<Shared>, schedule: &str) {
         );
         return;
     }
-    if !config.notify.enabled {
-        return;
-    }
-    let notifier = match crate::notify::Notifier::new(&config.notify) {
-        Ok(n) => n,
-        Err(e) => {
-            tracing::error!(error = %e, "the notifier could not be set up; the runs stay held for the next summary");
-            return;
-        }
-    };
+    // The auditor's notifier: built from the same (possibly reloaded)
+    // config, present when mail is enabled.
     let auditor = shared.auditor();
+    let Some(notifier) = auditor.notifier() else {
+        return;
+    };
     match notifier
         .send_scheduled_summary(auditor.state(), shared.clock.now())
         .await
@@ -766,18 +761,10 @@ async fn send_summary(shared: &Arc<Shared>, schedule: &str) {
 
 /// Delivers mail left in the queue (at start and for `summary` ticks).
 async fn flush_mail(shared: &Arc<Shared>, why: &'static str) {
-    let config = shared.config();
-    if !config.notify.enabled {
-        return;
-    }
-    let notifier = match crate::notify::Notifier::new(&config.notify) {
-        Ok(n) => n,
-        Err(e) => {
-            tracing::error!(error = %e, "the notifier could not be set up; queued mail stays queued");
-            return;
-        }
-    };
     let auditor = shared.auditor();
+    let Some(notifier) = auditor.notifier() else {
+        return;
+    };
     match notifier
         .flush_queue(auditor.state(), shared.clock.now())
         .await

@@ -125,6 +125,14 @@ impl Harness {
         self.notifier.after_run(&self.state, &o, now).await.unwrap()
     }
 
+    /// The scheduled summary job, now.
+    async fn summary(&self) -> NotifyReport {
+        self.notifier
+            .send_scheduled_summary(&self.state, self.clock.now())
+            .await
+            .unwrap()
+    }
+
     /// Parsed messages sent to `to` so far.
     fn to(&self, to: &str) -> Vec<Vec<u8>> {
         self.transport
@@ -584,11 +592,7 @@ async fn scheduled_summary_gathers_the_held_runs_into_one_message() {
     h.run_outcome(latest).await;
     assert!(h.to(SECTEAM).is_empty());
 
-    let rep = h
-        .notifier
-        .send_scheduled_summary(&h.state, h.clock.now())
-        .await
-        .unwrap();
+    let rep = h.summary().await;
     assert_eq!(
         (rep.queued, rep.sent, rep.still_queued),
         (1, 1, 0),
@@ -627,11 +631,7 @@ async fn scheduled_summary_gathers_the_held_runs_into_one_message() {
     assert_eq!(names, vec!["findings.csv".to_string()]);
 
     // Nothing held any more: the next tick sends nothing and says why.
-    let rep = h
-        .notifier
-        .send_scheduled_summary(&h.state, h.clock.now())
-        .await
-        .unwrap();
+    let rep = h.summary().await;
     assert_eq!(rep.queued, 0);
     assert!(
         rep.warnings
@@ -649,11 +649,7 @@ async fn a_scheduled_summary_that_cannot_be_sent_stays_queued_and_its_runs_are_n
     h.run("r1", vec![guest(r(), "g1", FindingStatus::Open)])
         .await;
     h.transport.set_down(true);
-    let rep = h
-        .notifier
-        .send_scheduled_summary(&h.state, h.clock.now())
-        .await
-        .unwrap();
+    let rep = h.summary().await;
     assert_eq!(
         (rep.queued, rep.sent, rep.still_queued),
         (1, 0, 1),
@@ -666,11 +662,7 @@ async fn a_scheduled_summary_that_cannot_be_sent_stays_queued_and_its_runs_are_n
     h.run("r2", vec![guest(r(), "g1", FindingStatus::Open)])
         .await;
     h.transport.set_down(false);
-    let rep = h
-        .notifier
-        .send_scheduled_summary(&h.state, h.clock.now())
-        .await
-        .unwrap();
+    let rep = h.summary().await;
     assert_eq!(
         (rep.queued, rep.sent, rep.still_queued),
         (1, 2, 0),
@@ -696,11 +688,7 @@ async fn a_corrupt_held_summary_is_dropped_with_a_warning() {
     )
     .await;
     store::hold_summary(&h.state, "r0", "/nowhere", "{not json", h.clock.now()).unwrap();
-    let rep = h
-        .notifier
-        .send_scheduled_summary(&h.state, h.clock.now())
-        .await
-        .unwrap();
+    let rep = h.summary().await;
     assert!(
         rep.warnings
             .iter()

@@ -359,7 +359,7 @@ impl StateStore {
         for f in findings.iter().filter(|f| f.check != CheckId::RoomAudit) {
             let key = f.key();
             seen.insert(key.clone());
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO findings(key, check_name, room_id, subject_id, first_seen, last_seen, status, last_run_id)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)
                  ON CONFLICT(key) DO UPDATE SET
@@ -368,7 +368,9 @@ impl StateStore {
                     last_run_id = excluded.last_run_id,
                     first_seen = CASE WHEN findings.resolved_at IS NULL THEN findings.first_seen ELSE excluded.first_seen END,
                     resolved_at = NULL",
-                params![
+            )
+            .and_then(|mut st| {
+                st.execute(params![
                     key,
                     f.check.name(),
                     f.room.as_ref().map(|r| r.id.to_string()),
@@ -376,15 +378,13 @@ impl StateStore {
                     now_s,
                     f.status.as_str(),
                     run_id
-                ],
-            )
+                ])
+            })
             .map_err(self.sql_err("record finding"))?;
             if f.status == crate::finding::FindingStatus::Fixed {
-                tx.execute(
-                    "UPDATE findings SET resolved_at = ?2 WHERE key = ?1",
-                    params![key, now_s],
-                )
-                .map_err(self.sql_err("resolve finding"))?;
+                tx.prepare_cached("UPDATE findings SET resolved_at = ?2 WHERE key = ?1")
+                    .and_then(|mut st| st.execute(params![key, now_s]))
+                    .map_err(self.sql_err("resolve finding"))?;
             }
         }
         let open: Vec<(String, String, Option<String>)> = {
@@ -410,10 +410,10 @@ impl StateStore {
             if room.as_ref().is_some_and(|r| unaudited_rooms.contains(r)) {
                 continue;
             }
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE findings SET resolved_at = ?2, status = 'resolved' WHERE key = ?1",
-                params![key, now_s],
             )
+            .and_then(|mut st| st.execute(params![key, now_s]))
             .map_err(self.sql_err("resolve finding"))?;
         }
         tx.commit().map_err(self.sql_err("commit findings"))?;
