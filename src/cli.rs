@@ -174,6 +174,21 @@ pub fn describe_config(c: &Config) -> String {
 }
 
 /// Loads a config file, mapping errors for the CLI.
+/// For `check-config`: whether mail could be delivered (an SMTP session
+/// with TLS and AUTH, or a write in the outbox), without sending any.
+/// `Ok(None)` when notifications are off.
+pub async fn check_mail(config: &Config) -> Result<Option<String>, String> {
+    if !config.notify.enabled {
+        return Ok(None);
+    }
+    let notifier = crate::notify::Notifier::new(&config.notify).map_err(|e| e.to_string())?;
+    notifier
+        .check_transport()
+        .await
+        .map(|what| Some(format!("{what}: ready")))
+        .map_err(|e| e.to_string())
+}
+
 pub fn load_config(path: &Path) -> Result<Config, ConfigError> {
     Config::load(path)
 }

@@ -110,7 +110,7 @@ async fn dispatch(command: Command) -> u8 {
                     return exit::RUN_FAILED;
                 }
             };
-            match client.whoami().await {
+            let portal = match client.whoami().await {
                 Ok(me) => {
                     println!(
                         "{:<40} {} ({}){}",
@@ -130,6 +130,17 @@ async fn dispatch(command: Command) -> u8 {
                     eprintln!("error: cannot identify the key's user: {e}");
                     exit::RUN_FAILED
                 }
+            };
+            let mail = cli::check_mail(&config).await;
+            match &mail {
+                Ok(Some(line)) => println!("{:<40} {line}", "mail"),
+                Ok(None) => {}
+                Err(e) => eprintln!("error: mail: {e}"),
+            }
+            if mail.is_err() {
+                exit::RUN_FAILED
+            } else {
+                portal
             }
         }
         Command::Run {

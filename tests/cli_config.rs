@@ -1,9 +1,12 @@
 //! Config errors through the binary: `check-config` (and `run`) exit 2 and
 //! name the key and the file; a good config identifies the key's user and
-//! prints the effective config with the token redacted.
+//! prints the effective config with the token redacted, and checks that
+//! mail could be delivered (SMTP with STARTTLS and AUTH) without sending any.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "common/smtp.rs"]
+mod smtp;
 
 use common::cli::run_bin;
 use common::config::{TOKEN_ENV, TestConfig};
@@ -167,4 +170,91 @@ async fn check_config_warns_about_a_key_that_is_not_an_admin() {
         "{}",
         ran.stdout
     );
+}
+
+/// The test config with mail on, through `server` with STARTTLS and AUTH.
+fn with_smtp(cfg: &TestConfig, server: &smtp::SmtpServer, password: &str) -> String {
+    let password_file = cfg.dir.path().join("smtp-password");
+    std::fs::write(&password_file, password).unwrap();
+    let notify = format!(
+        "[notify]\nenabled = true\nfrom = \"auditor@company.example\"\nsecurity_team = [\"secteam@company.example\"]\noutbox_dir = \"outbox\"\n\n[notify.smtp]\nhost = \"{}\"\nport = {}\ntls = \"starttls\"\nusername = \"auditor\"\npassword_file = {:?}\nca_file = {:?}\ntimeout_secs = 5\n",
+        server.host(),
+        server.port(),
+        password_file.display().to_string(),
+        server.ca_file().unwrap().display().to_string(),
+    );
+    let text = cfg.toml().replace("[notify]\nenabled = false\n", &notify);
+    assert!(text.contains("[notify.smtp]"));
+    let path = cfg.path();
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_proves_the_mail_server_accepts_tls_and_auth_without_sending() {
+    let portal = Portal::builder().start().await;
+    let server = smtp::SmtpServer::start_with(smtp::ServerOptions {
+        starttls: true,
+        auth: Some(("auditor".into(), "s3cret-pass".into())),
+    });
+    let cfg = TestConfig::new(&portal.uri());
+    let config = with_smtp(&cfg, &server, "s3cret-pass");
+
+    let ran = run_bin(
+        cfg.dir.path(),
+        &["check-config", "--config", &config],
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(ran.code, Some(0), "{ran:#?}");
+    let line = ran
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("mail "))
+        .unwrap_or_else(|| panic!("no mail line: {}", ran.stdout));
+    assert!(
+        line.contains(&format!(
+            "smtp 127.0.0.1:{} (starttls): ready",
+            server.port()
+        )),
+        "{line}"
+    );
+    assert!(server.messages().is_empty(), "nothing is sent");
+
+    // A wrong password: exit 1, the server's refusal named, no secret shown.
+    let config = with_smtp(&cfg, &server, "wrong-pass");
+    let ran = run_bin(
+        cfg.dir.path(),
+        &["check-config", "--config", &config],
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(ran.code, Some(1), "{ran:#?}");
+    assert!(
+        ran.stderr.contains("error: mail: mail server 127.0.0.1:"),
+        "{}",
+        ran.stderr
+    );
+    for out in [&ran.stdout, &ran.stderr] {
+        assert!(
+            !out.contains("wrong-pass") && !out.contains("s3cret"),
+            "{out}"
+        );
+        assert!(!out.contains(TOKEN), "{out}");
+    }
+
+    // No server at all: exit 1 as well.
+    server.stop();
+    let ran = run_bin(
+        cfg.dir.path(),
+        &["check-config", "--config", &config],
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(ran.code, Some(1), "{ran:#?}");
+    assert!(ran.stderr.contains("error: mail:"), "{}", ran.stderr);
+    assert!(server.messages().is_empty());
 }

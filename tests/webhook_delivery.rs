@@ -4,8 +4,9 @@
 //! signatures get 401 and no audit; a repeated `event.id` (DocSpace's
 //! automatic retry, with a new body and signature) is processed once, also
 //! after a restart; the `room.archived` caused by the auditor's own
-//! re-archive is ignored; oversized bodies get 413 and malformed ones 400;
-//! nothing is ever answered with 410.
+//! re-archive is ignored; a `user.updated` to disabled runs the offboarding
+//! checks for that user only; oversized bodies get 413 and malformed ones
+//! 400; nothing is ever answered with 410.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod daemon_harness;
@@ -345,4 +346,105 @@ async fn oversized_and_malformed_deliveries_are_refused() {
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(T).await, Some(0), "{}", daemon.logs());
     assert!(complete_runs(&setup.reports_dir()).is_empty());
+}
+
+/// A `user.updated` payload: the `UserInfo` entity as the server sends it
+/// (status 2 = Terminated).
+fn user_updated(event_id: i64, user: &str, status: i64) -> String {
+    delivery(
+        event_id,
+        "user.updated",
+        2_048,
+        OTHER_ADMIN,
+        json!({
+            "id": user,
+            "firstName": "Dieter",
+            "lastName": "Leaver",
+            "email": "dieter@company.example",
+            "status": status,
+            "activationStatus": 1,
+        }),
+        0,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_user_updated_to_disabled_runs_the_offboarding_checks_for_that_user() {
+    const DIETER: &str = "0f8b5c1e-0000-4000-8000-000000000404";
+    const OTHER_LEAVER: &str = "0f8b5c1e-0000-4000-8000-000000000405";
+    let mut scenario = scenario(1);
+    let created = Utc::now() - chrono::Duration::days(30);
+    for (id, name) in [(DIETER, "Dieter"), (OTHER_LEAVER, "Lena")] {
+        scenario.users.push(
+            docspace_fake_portal::UserSpec::new(
+                id,
+                name,
+                "Leaver",
+                &format!("{}@company.example", name.to_lowercase()),
+                docspace_fake_portal::UserKind::RoomAdmin,
+            )
+            .terminated(Some(created)),
+        );
+    }
+    // Both leavers are still members of active rooms.
+    for (room, who) in [(301, DIETER), (302, OTHER_LEAVER)] {
+        scenario.rooms.push(
+            docspace_fake_portal::RoomSpec::new(
+                room,
+                &format!("Live {room}"),
+                docspace_fake_portal::RoomKind::Custom,
+                OWNER,
+                created,
+            )
+            .share(who, 2),
+        );
+    }
+    let portal = docspace_fake_portal::FakePortal::start(scenario)
+        .await
+        .unwrap();
+    let mut setup = Setup::new(&portal).webhook();
+    setup.disabled_access_mode = "report";
+    let mut daemon = setup.start();
+    let hook = hook(&mut daemon).await;
+
+    // Re-enabled or merely renamed users need no audit.
+    let (status, text) = hook.signed(&user_updated(7001, DIETER, 1)).await;
+    assert_eq!(status, 200, "{text}");
+
+    let (status, text) = hook.signed(&user_updated(7002, DIETER, 2)).await;
+    assert_eq!(status, 202, "{text}");
+    let label = format!("-webhook-user-{}", &DIETER[..8]);
+    let runs = || -> Vec<String> {
+        complete_runs(&setup.reports_dir())
+            .into_iter()
+            .filter(|n| n.ends_with(&label))
+            .collect()
+    };
+    daemon
+        .wait_until("the webhook run for the disabled user", T, || {
+            runs().len() == 1
+        })
+        .await;
+    let findings =
+        std::fs::read_to_string(setup.reports_dir().join(&runs()[0]).join("findings.csv")).unwrap();
+    // The user's own finding, and nobody else's: no room scan, no other leaver.
+    assert!(
+        findings
+            .lines()
+            .any(|l| l.contains("disabled-user-access") && l.contains(DIETER)),
+        "{findings}"
+    );
+    assert!(
+        !findings.contains(OTHER_LEAVER),
+        "not targeted:\n{findings}"
+    );
+    assert!(
+        !findings.contains(&guest_id(1)),
+        "no room scan:\n{findings}"
+    );
+    // The status-1 event started nothing.
+    assert_eq!(complete_runs(&setup.reports_dir()).len(), 1);
+
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(T).await, Some(0), "{}", daemon.logs());
 }

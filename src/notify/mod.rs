@@ -221,6 +221,14 @@ impl Notifier {
         })
     }
 
+    /// Checks that mail could be delivered, without sending any: for SMTP a
+    /// connection with TLS and AUTH, for the outbox a write in its folder.
+    /// Returns what was checked.
+    pub async fn check_transport(&self) -> Result<String, MailError> {
+        self.transport.check().await?;
+        Ok(self.transport.describe())
+    }
+
     /// What the transport is, for logs.
     pub fn describe(&self) -> String {
         self.transport.describe()

@@ -65,6 +65,11 @@ pub trait MailTransport: Send + Sync {
     fn send_raw<'a>(&'a self, envelope: &'a Envelope, raw: &'a [u8]) -> SendFuture<'a>;
     /// For logs and warnings: `smtp mail.example.com:587 (starttls)`.
     fn describe(&self) -> String;
+    /// Proves the transport could deliver, without sending anything (for
+    /// `check-config`).
+    fn check(&self) -> SendFuture<'_> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Builds the configured transport. Reads `ca_file` and prepares TLS now, so
@@ -173,6 +178,20 @@ impl MailTransport for SmtpTransport {
         })
     }
 
+    /// Connects, upgrades to TLS, authenticates, and says QUIT.
+    fn check(&self) -> SendFuture<'_> {
+        Box::pin(async move {
+            match self.inner.test_connection().await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(MailError::Unavailable {
+                    server: self.server.clone(),
+                    message: "connected, but the server did not answer NOOP".into(),
+                }),
+                Err(e) => Err(classify(&self.server, &e)),
+            }
+        })
+    }
+
     fn describe(&self) -> String {
         let tls = match self.tls {
             SmtpTls::StartTls => "starttls",
@@ -229,6 +248,28 @@ impl MailTransport for OutboxTransport {
 
     fn describe(&self) -> String {
         format!("outbox {}", self.dir.display())
+    }
+
+    /// Writes and removes a probe file in the folder.
+    fn check(&self) -> SendFuture<'_> {
+        Box::pin(async move {
+            let err = |message: String| MailError::Outbox {
+                dir: self.dir.clone(),
+                message,
+            };
+            if !self.dir.is_dir() {
+                return Err(err(
+                    "the folder does not exist (a run creates it; check that its parent is writable)"
+                        .into(),
+                ));
+            }
+            let probe = self
+                .dir
+                .join(format!(".docspace-auditor-probe-{}", std::process::id()));
+            std::fs::write(&probe, b"")
+                .and_then(|()| std::fs::remove_file(&probe))
+                .map_err(|e| err(format!("cannot write there: {e}")))
+        })
     }
 }
 

@@ -91,6 +91,8 @@ pub struct Setup {
     pub token: String,
     /// `report` or `remediate` for archived-room-guests.
     pub guests_mode: &'static str,
+    /// The mode of disabled-user-access (`off` unless a test needs it).
+    pub disabled_access_mode: &'static str,
     pub dry_run: bool,
     /// (name, cron, job)
     pub schedules: Vec<(String, String, &'static str)>,
@@ -107,6 +109,7 @@ impl Setup {
             base_url: portal.base_url(),
             token: portal.token(),
             guests_mode: "report",
+            disabled_access_mode: "off",
             dry_run: true,
             schedules: Vec::new(),
             notify: "enabled = false\n".into(),
@@ -200,7 +203,7 @@ mode = "{mode}"
 mode = "report"
 
 [policy.checks.disabled-user-access]
-mode = "off"
+mode = "{disabled_access}"
 
 [reports]
 dir = "reports"
@@ -218,6 +221,7 @@ shutdown_timeout_secs = {timeout}
             base = self.base_url,
             dry_run = self.dry_run,
             mode = self.guests_mode,
+            disabled_access = self.disabled_access_mode,
             timeout = self.shutdown_timeout_secs,
             notify = self.notify,
             extra = self.extra,
