@@ -196,6 +196,7 @@ async fn check_config_proves_the_mail_server_accepts_tls_and_auth_without_sendin
     let server = smtp::SmtpServer::start_with(smtp::ServerOptions {
         starttls: true,
         auth: Some(("auditor".into(), "s3cret-pass".into())),
+        implicit_tls: false,
     });
     let cfg = TestConfig::new(&portal.uri());
     let config = with_smtp(&cfg, &server, "s3cret-pass");

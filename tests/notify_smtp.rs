@@ -358,6 +358,7 @@ async fn starttls_with_a_self_signed_certificate_trusted_through_ca_file() {
     let server = SmtpServer::start_with(ServerOptions {
         starttls: true,
         auth: Some(("auditor".into(), "s3cret-pass".into())),
+        implicit_tls: false,
     });
     let env = Env::new();
     let mut smtp = smtp_config(&server);
@@ -392,6 +393,66 @@ async fn starttls_with_a_self_signed_certificate_trusted_through_ca_file() {
         // proves the message travelled inside TLS.
         assert_eq!(m.auth_user.as_deref(), Some("auditor"));
     }
+    assert_eq!(server.messages_to(ANN).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn implicit_tls_with_a_self_signed_certificate_trusted_through_ca_file() {
+    let server = SmtpServer::start_with(ServerOptions {
+        implicit_tls: true,
+        ..ServerOptions::default()
+    });
+    let env = Env::new();
+    let o = OutcomeBuilder::new("20261102T090000Z-0001", t0(), &env.reports())
+        .finding(guest(&ann_room(), "g-open", FindingStatus::Open))
+        .build();
+
+    // Plain SMTP against a TLS port: the server never greets. lettre's own
+    // timeout covers only the connect; the transport's deadline (4 × the
+    // step timeout) ends the wait, and the mail stays queued.
+    let mut plain_smtp = smtp_config(&server);
+    plain_smtp.timeout = Duration::from_secs(1);
+    let plain = Notifier::new(&notify_config(Transport::Smtp(plain_smtp), env.dir.path())).unwrap();
+    let started = std::time::Instant::now();
+    let rep = env.run(&plain, &o).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!((rep.sent, rep.still_queued), (0, 2), "{rep:?}");
+    assert!(
+        rep.warnings
+            .iter()
+            .any(|w| w.contains("no complete answer within 4 s")),
+        "{rep:?}"
+    );
+    assert!(server.messages().is_empty());
+
+    // Implicit TLS without trusting the certificate: refused as well.
+    let mut smtp = smtp_config(&server);
+    smtp.tls = SmtpTls::Implicit;
+    let untrusted = Notifier::new(&notify_config(
+        Transport::Smtp(smtp.clone()),
+        env.dir.path(),
+    ))
+    .unwrap();
+    let rep = untrusted.flush_queue(&env.state, t0()).await.unwrap();
+    assert_eq!((rep.sent, rep.still_queued), (0, 2), "{rep:?}");
+    assert_eq!(server.tls_sessions(), 0);
+
+    // Trusted: both messages go out inside TLS from the first byte.
+    smtp.ca_file = server.ca_file();
+    let trusted = Notifier::new(&notify_config(Transport::Smtp(smtp), env.dir.path())).unwrap();
+    assert!(
+        trusted.describe().contains("(tls)"),
+        "{}",
+        trusted.describe()
+    );
+    let rep = trusted.flush_queue(&env.state, t0()).await.unwrap();
+    assert_eq!((rep.sent, rep.still_queued), (2, 0), "{rep:?}");
+    assert_eq!(server.wait_for(2, Duration::from_secs(5)).len(), 2);
+    assert!(server.tls_sessions() >= 1);
     assert_eq!(server.messages_to(ANN).len(), 1);
 }
 

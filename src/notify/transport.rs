@@ -92,7 +92,16 @@ pub struct SmtpTransport {
     inner: AsyncSmtpTransport<Tokio1Executor>,
     server: String,
     tls: SmtpTls,
+    /// The longest one message (or a `check`) may take. lettre's own
+    /// timeout covers only the TCP connect: a server that accepts and then
+    /// says nothing (or a TLS port spoken to in plain SMTP) would otherwise
+    /// hold the run forever.
+    deadline: std::time::Duration,
 }
+
+/// A whole SMTP exchange (connect, greeting, TLS, AUTH, envelope, data) may
+/// take this many times the configured step timeout.
+const SMTP_STEPS: u32 = 4;
 
 impl SmtpTransport {
     pub fn new(cfg: &SmtpConfig) -> Result<SmtpTransport, NotifyError> {
@@ -142,7 +151,20 @@ impl SmtpTransport {
             inner: builder.build(),
             server,
             tls: cfg.tls,
+            deadline: cfg.timeout * SMTP_STEPS,
         })
+    }
+}
+
+impl SmtpTransport {
+    fn no_answer(&self) -> MailError {
+        MailError::Unavailable {
+            server: self.server.clone(),
+            message: format!(
+                "no complete answer within {} s (is `tls` right for this port?)",
+                self.deadline.as_secs()
+            ),
+        }
     }
 }
 
@@ -170,24 +192,24 @@ fn classify(server: &str, e: &lettre::transport::smtp::Error) -> MailError {
 impl MailTransport for SmtpTransport {
     fn send_raw<'a>(&'a self, envelope: &'a Envelope, raw: &'a [u8]) -> SendFuture<'a> {
         Box::pin(async move {
-            self.inner
-                .send_raw(envelope, raw)
-                .await
-                .map(|_| ())
-                .map_err(|e| classify(&self.server, &e))
+            match tokio::time::timeout(self.deadline, self.inner.send_raw(envelope, raw)).await {
+                Ok(sent) => sent.map(|_| ()).map_err(|e| classify(&self.server, &e)),
+                Err(_) => Err(self.no_answer()),
+            }
         })
     }
 
     /// Connects, upgrades to TLS, authenticates, and says QUIT.
     fn check(&self) -> SendFuture<'_> {
         Box::pin(async move {
-            match self.inner.test_connection().await {
-                Ok(true) => Ok(()),
-                Ok(false) => Err(MailError::Unavailable {
+            match tokio::time::timeout(self.deadline, self.inner.test_connection()).await {
+                Ok(Ok(true)) => Ok(()),
+                Ok(Ok(false)) => Err(MailError::Unavailable {
                     server: self.server.clone(),
                     message: "connected, but the server did not answer NOOP".into(),
                 }),
-                Err(e) => Err(classify(&self.server, &e)),
+                Ok(Err(e)) => Err(classify(&self.server, &e)),
+                Err(_) => Err(self.no_answer()),
             }
         })
     }

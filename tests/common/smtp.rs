@@ -9,6 +9,9 @@
 //!   is the PEM to trust (`notify.smtp.ca_file`);
 //! - [`ServerOptions::auth`]: require AUTH PLAIN/LOGIN (offered only after
 //!   STARTTLS, as real relays do);
+//! - [`ServerOptions::implicit_tls`]: TLS from the first byte (port 465
+//!   style), terminated by a small tokio-rustls front with the same kind of
+//!   certificate; [`SmtpServer::tls_sessions`] counts completed handshakes;
 //! - [`SmtpServer::stop`] / [`SmtpServer::resume`]: the port really closes
 //!   (connections are refused) and later accepts again on the same port;
 //! - [`SmtpServer::set_refusing`]: the server stays up but answers
@@ -145,6 +148,8 @@ pub struct ServerOptions {
     pub starttls: bool,
     /// Require AUTH with this user name and password.
     pub auth: Option<(String, String)>,
+    /// Speak TLS from the first byte (implicit TLS) instead of plain SMTP.
+    pub implicit_tls: bool,
 }
 
 #[derive(Default)]
@@ -237,6 +242,7 @@ pub struct SmtpServer {
     shared: Arc<Shared>,
     gate: Arc<Gate>,
     cert_dir: Option<tempfile::TempDir>,
+    tls_sessions: Arc<AtomicU64>,
 }
 
 impl SmtpServer {
@@ -250,6 +256,7 @@ impl SmtpServer {
         SmtpServer::start_with(ServerOptions {
             starttls: true,
             auth: None,
+            implicit_tls: false,
         })
     }
 
@@ -272,17 +279,19 @@ impl SmtpServer {
             .with_num_threads(32)
             .with_tcp_listener(private_listener);
         let mut cert_dir = None;
+        let tls_sessions = Arc::new(AtomicU64::new(0));
+        let mut upstream = private;
+        if options.implicit_tls {
+            let dir = tempfile::tempdir().unwrap();
+            let ck = self_signed(dir.path());
+            upstream = start_tls_front(private, &ck, tls_sessions.clone());
+            cert_dir = Some(dir);
+        }
         if options.starttls {
             let dir = tempfile::tempdir().unwrap();
-            let ck = rcgen::generate_simple_self_signed(vec![
-                "localhost".to_string(),
-                "127.0.0.1".to_string(),
-            ])
-            .unwrap();
+            self_signed(dir.path());
             let cert_path = dir.path().join("cert.pem");
             let key_path = dir.path().join("key.pem");
-            std::fs::write(&cert_path, ck.cert.pem()).unwrap();
-            std::fs::write(&key_path, ck.signing_key.serialize_pem()).unwrap();
             server
                 .with_ssl(SslConfig::SelfSigned {
                     cert_path: cert_path.display().to_string(),
@@ -305,10 +314,11 @@ impl SmtpServer {
         let public = public_listener.local_addr().unwrap();
         let s = SmtpServer {
             public,
-            private,
+            private: upstream,
             shared,
             gate: Arc::new(Gate::default()),
             cert_dir,
+            tls_sessions,
         };
         s.open_gate(public_listener);
         s
@@ -412,6 +422,11 @@ impl SmtpServer {
         self.open_gate(listener);
     }
 
+    /// TLS handshakes the implicit-TLS front completed.
+    pub fn tls_sessions(&self) -> u64 {
+        self.tls_sessions.load(Ordering::SeqCst)
+    }
+
     /// Whether the public port accepts connections now.
     pub fn is_up(&self) -> bool {
         TcpStream::connect_timeout(&self.public, Duration::from_millis(200)).is_ok()
@@ -442,4 +457,67 @@ fn relay(gate: &Arc<Gate>, client: TcpStream, upstream: TcpStream) {
             let _ = to.shutdown(Shutdown::Write);
         });
     }
+}
+
+/// A self-signed certificate for `localhost` and `127.0.0.1`, written to
+/// `dir` as `cert.pem` and `key.pem`.
+fn self_signed(dir: &std::path::Path) -> rcgen::CertifiedKey<rcgen::KeyPair> {
+    let ck =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .unwrap();
+    std::fs::write(dir.join("cert.pem"), ck.cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), ck.signing_key.serialize_pem()).unwrap();
+    ck
+}
+
+/// Terminates TLS on a port of its own and passes the plain SMTP session to
+/// mailin at `upstream`. Returns the TLS port.
+fn start_tls_front(
+    upstream: SocketAddr,
+    ck: &rcgen::CertifiedKey<rcgen::KeyPair>,
+    sessions: Arc<AtomicU64>,
+) -> SocketAddr {
+    use tokio_rustls::rustls;
+    let cert = rustls::pki_types::CertificateDer::from(ck.cert.der().to_vec());
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(
+        ck.signing_key.serialize_der(),
+    ));
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (acceptor, sessions) = (acceptor.clone(), sessions.clone());
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    sessions.fetch_add(1, Ordering::SeqCst);
+                    let Ok(mut plain) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                });
+            }
+        });
+    });
+    addr
 }
