@@ -190,24 +190,28 @@ fn with_smtp(cfg: &TestConfig, server: &smtp::SmtpServer, password: &str) -> Str
     path.display().to_string()
 }
 
+async fn check_config(cfg: &TestConfig, config: &str) -> common::cli::Ran {
+    run_bin(
+        cfg.dir.path(),
+        &["check-config", "--config", config],
+        Some(TOKEN),
+        None,
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_config_proves_the_mail_server_accepts_tls_and_auth_without_sending() {
     let portal = Portal::builder().start().await;
     let server = smtp::SmtpServer::start_with(smtp::ServerOptions {
         starttls: true,
         auth: Some(("auditor".into(), "s3cret-pass".into())),
-        implicit_tls: false,
+        ..smtp::ServerOptions::default()
     });
     let cfg = TestConfig::new(&portal.uri());
     let config = with_smtp(&cfg, &server, "s3cret-pass");
 
-    let ran = run_bin(
-        cfg.dir.path(),
-        &["check-config", "--config", &config],
-        Some(TOKEN),
-        None,
-    )
-    .await;
+    let ran = check_config(&cfg, &config).await;
     assert_eq!(ran.code, Some(0), "{ran:#?}");
     let line = ran
         .stdout
@@ -225,13 +229,7 @@ async fn check_config_proves_the_mail_server_accepts_tls_and_auth_without_sendin
 
     // A wrong password: exit 1, the server's refusal named, no secret shown.
     let config = with_smtp(&cfg, &server, "wrong-pass");
-    let ran = run_bin(
-        cfg.dir.path(),
-        &["check-config", "--config", &config],
-        Some(TOKEN),
-        None,
-    )
-    .await;
+    let ran = check_config(&cfg, &config).await;
     assert_eq!(ran.code, Some(1), "{ran:#?}");
     assert!(
         ran.stderr.contains("error: mail: mail server 127.0.0.1:"),
@@ -248,13 +246,7 @@ async fn check_config_proves_the_mail_server_accepts_tls_and_auth_without_sendin
 
     // No server at all: exit 1 as well.
     server.stop();
-    let ran = run_bin(
-        cfg.dir.path(),
-        &["check-config", "--config", &config],
-        Some(TOKEN),
-        None,
-    )
-    .await;
+    let ran = check_config(&cfg, &config).await;
     assert_eq!(ran.code, Some(1), "{ran:#?}");
     assert!(ran.stderr.contains("error: mail:"), "{}", ran.stderr);
     assert!(server.messages().is_empty());

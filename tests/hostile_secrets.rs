@@ -87,7 +87,7 @@ async fn token_and_smtp_password_appear_in_no_output_of_a_full_run() {
     let server = SmtpServer::start_with(ServerOptions {
         starttls: true,
         auth: Some((SMTP_USER.into(), PASSWORD.into())),
-        implicit_tls: false,
+        ..ServerOptions::default()
     });
     let mut setup = Setup::for_portal(&portal).mail(Mail::Auth {
         port: server.port(),

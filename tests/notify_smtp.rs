@@ -358,7 +358,7 @@ async fn starttls_with_a_self_signed_certificate_trusted_through_ca_file() {
     let server = SmtpServer::start_with(ServerOptions {
         starttls: true,
         auth: Some(("auditor".into(), "s3cret-pass".into())),
-        implicit_tls: false,
+        ..ServerOptions::default()
     });
     let env = Env::new();
     let mut smtp = smtp_config(&server);
