@@ -354,7 +354,7 @@ fn user_updated(event_id: i64, user: &str, status: i64) -> String {
     delivery(
         event_id,
         "user.updated",
-        2_048,
+        4, // user.updated (API-NOTES §11)
         OTHER_ADMIN,
         json!({
             "id": user,

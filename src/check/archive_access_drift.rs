@@ -206,10 +206,7 @@ fn extra_member(
             ),
         ),
     };
-    let (subject_user, subject_group) = match kind {
-        SubjectKind::Group => (None, Some(id.clone())),
-        _ => (Some(id.clone()), None),
-    };
+    let (subject_user, subject_group) = subject_ids(kind, &id);
     Proposal {
         finding: Finding {
             check: CheckId::ArchiveAccessDrift,
@@ -286,10 +283,7 @@ fn required(
         RoomState::ActiveArchive => Severity::Medium,
         _ => Severity::Low,
     };
-    let (subject_user, subject_group) = match kind {
-        SubjectKind::Group => (None, Some(id.clone())),
-        _ => (Some(id.clone()), None),
-    };
+    let (subject_user, subject_group) = subject_ids(kind, &id);
     Proposal {
         finding: Finding {
             check: CheckId::ArchiveAccessDrift,
@@ -314,6 +308,15 @@ fn required(
         subject_user,
         subject_group,
         grace_since: None,
+    }
+}
+
+/// The proposal's subject as a user or as a group, as the remediator acts
+/// on each differently.
+fn subject_ids(kind: SubjectKind, id: &UserId) -> (Option<UserId>, Option<GroupId>) {
+    match kind {
+        SubjectKind::Group => (None, Some(id.clone())),
+        _ => (Some(id.clone()), None),
     }
 }
 

@@ -123,6 +123,26 @@ enum End {
 }
 
 /// `40% (running)`, with the error when there is one.
+/// A reassignment that ended without completing: the finish row and the
+/// failed outcome, both with `why`.
+fn failed(
+    r: &Remediator<'_>,
+    actions: &mut Vec<ActionRecord>,
+    f: &PlannedFix,
+    why: String,
+) -> (FixOutcome, bool, Option<String>) {
+    record(
+        r,
+        actions,
+        f,
+        REASSIGN_FINISH,
+        ActionOutcome::Failed,
+        false,
+        Some(why.clone()),
+    );
+    (FixOutcome::Failed(why.clone()), false, Some(why))
+}
+
 fn note(t: &TaskProgress) -> String {
     let status = match t.status {
         Some(TaskStatus::Created) => "created".to_string(),
@@ -401,62 +421,35 @@ async fn reassign_one(
             );
             verify(r, config, f, from, kind, actions, "task no longer listed").await
         }
-        End::Failed(t) => {
-            let why = format!("the reassignment failed at {}", note(&t));
-            record(
-                r,
-                actions,
-                f,
-                REASSIGN_FINISH,
-                ActionOutcome::Failed,
-                false,
-                Some(why.clone()),
-            );
-            (FixOutcome::Failed(why.clone()), false, Some(why))
-        }
-        End::Canceled(t) => {
-            let why = format!("the reassignment was canceled at {}", note(&t));
-            record(
-                r,
-                actions,
-                f,
-                REASSIGN_FINISH,
-                ActionOutcome::Failed,
-                false,
-                Some(why.clone()),
-            );
-            (FixOutcome::Failed(why.clone()), false, Some(why))
-        }
-        End::TimedOut(t) => {
-            let why = format!(
+        // Every other ending is a failure with its reason, recorded alike.
+        End::Failed(t) => failed(
+            r,
+            actions,
+            f,
+            format!("the reassignment failed at {}", note(&t)),
+        ),
+        End::Canceled(t) => failed(
+            r,
+            actions,
+            f,
+            format!("the reassignment was canceled at {}", note(&t)),
+        ),
+        End::TimedOut(t) => failed(
+            r,
+            actions,
+            f,
+            format!(
                 "not finished after {}s (last {}); the task keeps running on the portal and the next run follows it",
                 config.archive.reassign_timeout.as_secs(),
                 note(&t)
-            );
-            record(
-                r,
-                actions,
-                f,
-                REASSIGN_FINISH,
-                ActionOutcome::Failed,
-                false,
-                Some(why.clone()),
-            );
-            (FixOutcome::Failed(why.clone()), false, Some(why))
-        }
-        End::PollError(e) => {
-            let why = format!("the progress could not be read: {e}; the next run follows the task");
-            record(
-                r,
-                actions,
-                f,
-                REASSIGN_FINISH,
-                ActionOutcome::Failed,
-                false,
-                Some(why.clone()),
-            );
-            (FixOutcome::Failed(why.clone()), false, Some(why))
-        }
+            ),
+        ),
+        End::PollError(e) => failed(
+            r,
+            actions,
+            f,
+            format!("the progress could not be read: {e}; the next run follows the task"),
+        ),
     };
     if let Some(j) = journal {
         let o = match outcome {
