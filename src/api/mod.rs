@@ -68,27 +68,33 @@ impl std::fmt::Debug for ClientSettings {
 /// Counters for the metrics endpoint and the run summary.
 #[derive(Debug, Default)]
 pub struct ApiStats {
-    by_status: std::sync::Mutex<BTreeMap<String, u64>>,
+    /// By HTTP status; `None` for no answer.
+    by_status: std::sync::Mutex<BTreeMap<Option<u16>, u64>>,
     retries: AtomicU64,
     requests: AtomicU64,
 }
 
 impl ApiStats {
-    fn record(&self, outcome: &str) {
+    fn record(&self, status: Option<u16>) {
         self.requests.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut map) = self.by_status.lock() {
-            match map.get_mut(outcome) {
-                Some(n) => *n += 1,
-                None => {
-                    map.insert(outcome.to_string(), 1);
-                }
-            }
+            *map.entry(status).or_default() += 1;
         }
     }
 
     /// Requests by outcome: the HTTP status, or `error` for no answer.
     pub fn by_status(&self) -> BTreeMap<String, u64> {
-        self.by_status.lock().map(|m| m.clone()).unwrap_or_default()
+        self.by_status
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .map(|(status, n)| {
+                        let key = status.map_or_else(|| "error".to_string(), |s| s.to_string());
+                        (key, *n)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     pub fn retries(&self) -> u64 {
@@ -242,6 +248,7 @@ struct Inner {
     http: reqwest::Client,
     settings: ClientSettings,
     auth: HeaderValue,
+    host: HeaderValue,
     /// `<base>/api/2.0/`; each call's path is appended to it.
     api_base: url::Url,
     reads: Semaphore,
@@ -277,10 +284,21 @@ impl DocSpaceClient {
         let base = settings.base_url.as_str().trim_end_matches('/');
         let api_base = url::Url::parse(&format!("{base}/api/2.0/"))
             .map_err(|e| build_err(format!("cannot build the API URL: {e}")))?;
+        // The Host header hyper would otherwise format for every request
+        // (`Url::port` is already None for the scheme's default port).
+        let host = api_base
+            .host_str()
+            .map(|h| match api_base.port() {
+                Some(port) => format!("{h}:{port}"),
+                None => h.to_string(),
+            })
+            .and_then(|h| HeaderValue::from_str(&h).ok())
+            .ok_or_else(|| build_err("the portal URL has no usable host".into()))?;
         Ok(DocSpaceClient {
             inner: Arc::new(Inner {
                 http,
                 auth,
+                host,
                 api_base,
                 reads: Semaphore::new(settings.max_concurrency.max(1)),
                 writes: Semaphore::new(settings.max_write_concurrency.max(1)),
@@ -301,10 +319,13 @@ impl DocSpaceClient {
 
     /// The call's URL. Only the path is parsed (scheme and host were
     /// checked once, in `new`): this runs for every request.
-    fn url(&self, path: &str) -> url::Url {
+    fn url(&self, call: &Call<'_>) -> url::Url {
         let mut url = self.inner.api_base.clone();
-        let full = format!("{}{path}", url.path());
+        let full = format!("{}{}", url.path(), call.path);
         url.set_path(&full);
+        if !call.query.is_empty() {
+            url.query_pairs_mut().extend_pairs(&call.query);
+        }
         url
     }
 
@@ -409,16 +430,13 @@ impl DocSpaceClient {
         // A 429 may have paused the client while this call waited for its
         // slot: honour the shared back-off before sending.
         self.wait_for_pause().await;
-        let url = self.url(&call.path);
         let mut req = self
             .inner
             .http
-            .request(call.method.clone(), url)
+            .request(call.method.clone(), self.url(call))
+            .header(reqwest::header::HOST, self.inner.host.clone())
             .header(AUTHORIZATION, self.inner.auth.clone())
             .header(reqwest::header::ACCEPT, "application/json");
-        if !call.query.is_empty() {
-            req = req.query(&call.query);
-        }
         if let Some(body) = &call.body {
             req = req
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -428,7 +446,7 @@ impl DocSpaceClient {
         let resp = match req.send().await {
             Ok(r) => r,
             Err(e) => {
-                self.inner.stats.record("error");
+                self.inner.stats.record(None);
                 return Err(transport_error(method, path(), &e));
             }
         };
@@ -441,11 +459,11 @@ impl DocSpaceClient {
         let bytes = match resp.bytes().await {
             Ok(b) => b,
             Err(e) => {
-                self.inner.stats.record("error");
+                self.inner.stats.record(None);
                 return Err(transport_error(method, path(), &e));
             }
         };
-        self.inner.stats.record(&status.to_string());
+        self.inner.stats.record(Some(status));
         tracing::trace!(
             endpoint = call.template,
             status,
@@ -482,7 +500,13 @@ impl DocSpaceClient {
                 error: None,
             });
         }
-        let env: Envelope<T> = serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode {
+        // Checked as UTF-8 once, not string by string inside the parser.
+        let text = std::str::from_utf8(&bytes).map_err(|e| ApiError::Decode {
+            method,
+            path: path(),
+            detail: format!("the answer is not UTF-8: {e}"),
+        })?;
+        let env: Envelope<T> = serde_json::from_str(text).map_err(|e| ApiError::Decode {
             method,
             path: path(),
             detail: clip(&e.to_string(), 300),

@@ -173,6 +173,13 @@ pub async fn scan(
         out.warnings.extend(t.warnings.iter().cloned());
     }
     let drift_on = config.policy.check(CheckId::ArchiveAccessDrift).mode != Mode::Off;
+    // Recorded for every disabled user, so the memory starts as early as
+    // possible even when a better date exists today (one transaction).
+    let ids: Vec<String> = facts
+        .iter()
+        .map(|f| f.user.id.as_str().to_string())
+        .collect();
+    let first_seen = state.users_first_seen_disabled(&ids, now).ok();
     for f in facts {
         out.users_audited += 1;
         let user = &f.user;
@@ -180,9 +187,9 @@ pub async fn scan(
             (Some(t), Some(e)) if t.usable => evidence::last_status_change(e, &user.id),
             _ => None,
         };
-        // Recorded for every disabled user, so the memory starts as early as
-        // possible even when a better date exists today.
-        let first_seen = state.user_first_seen_disabled(user.id.as_str(), now).ok();
+        let first_seen = first_seen
+            .as_ref()
+            .and_then(|m| m.get(user.id.as_str()).copied());
         let grace_since = user.terminated.or(status_change).or(first_seen);
         if let (Some(t), Some(e)) = (&trail, &f.evidence) {
             out.audit_events

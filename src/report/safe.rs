@@ -11,20 +11,27 @@ pub const MAX_CELL_CHARS: usize = 2_000;
 ///   prefixed with `'`;
 /// - very long values are cut.
 pub fn cell(text: &str) -> String {
-    let mut out = String::with_capacity(text.len().min(MAX_CELL_CHARS) + 1);
+    let starts_formula = text
+        .chars()
+        .next()
+        .is_some_and(|c| matches!(c, '=' | '+' | '-' | '@' | '\t' | '\r' | '\n'));
+    // Most cells are short printable ASCII: nothing to replace or cut.
+    if !starts_formula
+        && text.len() <= MAX_CELL_CHARS
+        && text.bytes().all(|b| (0x20..0x7f).contains(&b))
+    {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len().min(MAX_CELL_CHARS) + 2);
+    if starts_formula {
+        out.push('\'');
+    }
     for (count, c) in text.chars().enumerate() {
         if count == MAX_CELL_CHARS {
             out.push('…');
             break;
         }
         out.push(if is_unsafe_char(c) { '\u{FFFD}' } else { c });
-    }
-    let starts_formula = text
-        .chars()
-        .next()
-        .is_some_and(|c| matches!(c, '=' | '+' | '-' | '@' | '\t' | '\r' | '\n'));
-    if starts_formula {
-        out.insert(0, '\'');
     }
     out
 }

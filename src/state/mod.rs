@@ -253,7 +253,7 @@ impl StateStore {
         room_id: &str,
         now: DateTime<Utc>,
     ) -> Result<DateTime<Utc>, StateError> {
-        self.first_seen("rooms_seen_archived", "room_id", room_id, now)
+        self.first_seen(FirstSeen::RoomArchived, room_id, now)
     }
 
     /// [`StateStore::room_first_seen_archived`] for many rooms in one
@@ -263,25 +263,57 @@ impl StateStore {
         room_ids: &[String],
         now: DateTime<Utc>,
     ) -> Result<std::collections::HashMap<String, DateTime<Utc>>, StateError> {
+        self.first_seen_many(FirstSeen::RoomArchived, room_ids, now)
+    }
+
+    /// When the tool first saw each of these users disabled (recorded now
+    /// if never), in one transaction; the map is keyed by the ids as given.
+    pub fn users_first_seen_disabled(
+        &self,
+        user_ids: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<std::collections::HashMap<String, DateTime<Utc>>, StateError> {
+        self.first_seen_many(FirstSeen::UserDisabled, user_ids, now)
+    }
+
+    fn first_seen(
+        &self,
+        what: FirstSeen,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, StateError> {
+        let ids = [id.to_string()];
+        let mut seen = self.first_seen_many(what, &ids, now)?;
+        Ok(seen.remove(id).unwrap_or(now))
+    }
+
+    fn first_seen_many(
+        &self,
+        what: FirstSeen,
+        ids: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<std::collections::HashMap<String, DateTime<Utc>>, StateError> {
+        let (insert, select) = what.statements();
         let mut conn = self.lock();
         let tx = conn
             .transaction()
             .map_err(self.sql_err("begin first seen"))?;
-        let mut out = std::collections::HashMap::new();
+        let mut out = std::collections::HashMap::with_capacity(ids.len());
         {
             let mut insert = tx
-                .prepare("INSERT OR IGNORE INTO rooms_seen_archived(room_id, first_seen) VALUES (?1, ?2)")
+                .prepare_cached(insert)
                 .map_err(self.sql_err("record first seen"))?;
             let mut select = tx
-                .prepare("SELECT first_seen FROM rooms_seen_archived WHERE room_id = ?1")
+                .prepare_cached(select)
                 .map_err(self.sql_err("read first seen"))?;
             let now_s = ts(now);
-            for id in room_ids {
+            for id in ids {
+                let stored = what.stored_id(id);
                 insert
-                    .execute(params![id, now_s])
+                    .execute(params![stored, now_s])
                     .map_err(self.sql_err("record first seen"))?;
                 let t: String = select
-                    .query_row(params![id], |r| r.get(0))
+                    .query_row(params![stored], |r| r.get(0))
                     .map_err(self.sql_err("read first seen"))?;
                 out.insert(id.clone(), parse_ts(&t).unwrap_or(now));
             }
@@ -290,52 +322,16 @@ impl StateStore {
         Ok(out)
     }
 
-    /// When the tool first saw this user disabled (recorded now if never).
-    pub fn user_first_seen_disabled(
-        &self,
-        user_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<DateTime<Utc>, StateError> {
-        self.first_seen(
-            "users_seen_disabled",
-            "user_id",
-            &user_id.to_ascii_lowercase(),
-            now,
-        )
-    }
-
-    fn first_seen(
-        &self,
-        table: &str,
-        column: &str,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<DateTime<Utc>, StateError> {
-        let conn = self.lock();
-        conn.execute(
-            &format!("INSERT OR IGNORE INTO {table}({column}, first_seen) VALUES (?1, ?2)"),
-            params![id, ts(now)],
-        )
-        .map_err(self.sql_err("record first seen"))?;
-        let t: String = conn
-            .query_row(
-                &format!("SELECT first_seen FROM {table} WHERE {column} = ?1"),
-                params![id],
-                |r| r.get(0),
-            )
-            .map_err(self.sql_err("read first seen"))?;
-        Ok(parse_ts(&t).unwrap_or(now))
-    }
-
     /// When a finding (by key) was first seen, if ever.
     pub fn finding_first_seen(&self, key: &str) -> Result<Option<DateTime<Utc>>, StateError> {
         self.lock()
-            .query_row(
+            .prepare_cached(
                 "SELECT first_seen FROM findings WHERE key = ?1 AND resolved_at IS NULL",
-                params![key],
-                |r| r.get::<_, String>(0),
             )
-            .optional()
+            .and_then(|mut st| {
+                st.query_row(params![key], |r| r.get::<_, String>(0))
+                    .optional()
+            })
             .map_err(self.sql_err("read finding"))
             .map(|o| o.and_then(|t| parse_ts(&t)))
     }
@@ -433,6 +429,37 @@ impl StateStore {
     }
 }
 
+/// What a first-seen memory is kept for.
+#[derive(Debug, Clone, Copy)]
+enum FirstSeen {
+    RoomArchived,
+    UserDisabled,
+}
+
+impl FirstSeen {
+    /// (insert-if-new, read) statements: fixed text, so they are cached.
+    fn statements(self) -> (&'static str, &'static str) {
+        match self {
+            FirstSeen::RoomArchived => (
+                "INSERT OR IGNORE INTO rooms_seen_archived(room_id, first_seen) VALUES (?1, ?2)",
+                "SELECT first_seen FROM rooms_seen_archived WHERE room_id = ?1",
+            ),
+            FirstSeen::UserDisabled => (
+                "INSERT OR IGNORE INTO users_seen_disabled(user_id, first_seen) VALUES (?1, ?2)",
+                "SELECT first_seen FROM users_seen_disabled WHERE user_id = ?1",
+            ),
+        }
+    }
+
+    /// User ids are GUIDs, stored in lower case whatever case the server used.
+    fn stored_id(self, id: &str) -> std::borrow::Cow<'_, str> {
+        match self {
+            FirstSeen::RoomArchived => id.into(),
+            FirstSeen::UserDisabled => id.to_ascii_lowercase().into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -502,5 +529,21 @@ mod tests {
         let first = s.room_first_seen_archived("7", t0).unwrap();
         let again = s.room_first_seen_archived("7", Utc::now()).unwrap();
         assert_eq!(first, again);
+    }
+
+    #[test]
+    fn a_disabled_user_is_first_seen_once_whatever_the_case_of_the_id() {
+        let s = StateStore::open_in_memory().unwrap();
+        let t0 = Utc::now() - chrono::Duration::days(3);
+        let id = "8E1B5A3C-0000-4000-8000-000000000001".to_string();
+        let first = s
+            .users_first_seen_disabled(std::slice::from_ref(&id), t0)
+            .unwrap();
+        let lower = id.to_ascii_lowercase();
+        let later = s
+            .users_first_seen_disabled(std::slice::from_ref(&lower), Utc::now())
+            .unwrap();
+        assert_eq!(first[&id], later[&lower]);
+        assert!((first[&id] - t0).num_seconds().abs() < 1);
     }
 }
