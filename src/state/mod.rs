@@ -247,17 +247,8 @@ impl StateStore {
 
     // ---- first-seen memory ----------------------------------------------------
 
-    /// When the tool first saw this room archived (recorded now if never).
-    pub fn room_first_seen_archived(
-        &self,
-        room_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<DateTime<Utc>, StateError> {
-        self.first_seen(FirstSeen::RoomArchived, room_id, now)
-    }
-
-    /// [`StateStore::room_first_seen_archived`] for many rooms in one
-    /// transaction (one disk sync instead of one per room).
+    /// When the tool first saw each of these rooms archived (recorded now
+    /// if never), in one transaction (one disk sync instead of one per room).
     pub fn rooms_first_seen_archived(
         &self,
         room_ids: &[String],
@@ -274,17 +265,6 @@ impl StateStore {
         now: DateTime<Utc>,
     ) -> Result<std::collections::HashMap<String, DateTime<Utc>>, StateError> {
         self.first_seen_many(FirstSeen::UserDisabled, user_ids, now)
-    }
-
-    fn first_seen(
-        &self,
-        what: FirstSeen,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<DateTime<Utc>, StateError> {
-        let ids = [id.to_string()];
-        let mut seen = self.first_seen_many(what, &ids, now)?;
-        Ok(seen.remove(id).unwrap_or(now))
     }
 
     fn first_seen_many(
@@ -526,8 +506,9 @@ mod tests {
     fn first_seen_is_sticky() {
         let s = StateStore::open_in_memory().unwrap();
         let t0 = Utc::now() - chrono::Duration::days(3);
-        let first = s.room_first_seen_archived("7", t0).unwrap();
-        let again = s.room_first_seen_archived("7", Utc::now()).unwrap();
+        let ids = ["7".to_string()];
+        let first = s.rooms_first_seen_archived(&ids, t0).unwrap()["7"];
+        let again = s.rooms_first_seen_archived(&ids, Utc::now()).unwrap()["7"];
         assert_eq!(first, again);
     }
 
