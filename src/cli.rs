@@ -67,6 +67,20 @@ pub fn describe_config(c: &Config) -> String {
         format!("[redacted] from {}", c.token_source),
     );
     line(
+        "portal.proxy",
+        c.portal
+            .proxy
+            .as_ref()
+            .map_or_else(|| "none (direct)".to_string(), |p| p.to_string()),
+    );
+    line(
+        "portal.ca_file",
+        c.portal.ca_file.as_ref().map_or_else(
+            || "none (platform roots)".to_string(),
+            |f| format!("{} (on top of the platform roots)", f.display()),
+        ),
+    );
+    line(
         "portal.request_timeout",
         format!("{:?}", c.portal.request_timeout),
     );

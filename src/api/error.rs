@@ -53,6 +53,15 @@ pub enum ApiError {
         detail: String,
     },
 
+    /// A request that could not be built from the data it was given; it was
+    /// not sent.
+    #[error("{method} {path}: request not sent: {detail}")]
+    InvalidRequest {
+        method: &'static str,
+        path: String,
+        detail: String,
+    },
+
     #[error("{method} {path}: the answer had no `response` where one was required")]
     MissingResponse { method: &'static str, path: String },
 

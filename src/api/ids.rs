@@ -40,7 +40,9 @@ impl RoomId {
         }
     }
 
-    /// The id as it appears in a URL path segment.
+    /// The id as it appears in a URL path segment. Every `RoomId` comes
+    /// through `parse` (the wire form too), which admits only characters a
+    /// path segment carries as they are, so nothing needs encoding.
     pub fn as_path_segment(&self) -> String {
         self.to_string()
     }

@@ -8,6 +8,7 @@
 pub mod error;
 pub mod ids;
 pub mod retry;
+pub mod transport;
 pub mod wire;
 
 use std::collections::{BTreeMap, HashSet};
@@ -15,8 +16,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::StreamExt;
-use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue, USER_AGENT};
+use http::{Method, Request, Uri};
+use http_body_util::Full;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -26,6 +30,7 @@ use tokio::time::Instant;
 pub use error::{ApiError, TransportKind};
 pub use ids::{GroupId, Guid, RoomId, UserId};
 pub use retry::RetryPolicy;
+pub use transport::PortalProxy;
 pub use wire::UnreadableEntry;
 
 /// A room list: the rooms, and the entries that could not be read.
@@ -46,6 +51,11 @@ pub struct ClientSettings {
     pub token: SecretString,
     pub request_timeout: Duration,
     pub connect_timeout: Duration,
+    /// Set for an `https` portal reached through an HTTP proxy.
+    pub proxy: Option<PortalProxy>,
+    /// Extra CA certificates (PEM) trusted for the portal, on top of the
+    /// platform's roots.
+    pub ca_file: Option<std::path::PathBuf>,
     pub max_concurrency: usize,
     pub max_write_concurrency: usize,
     pub retry: RetryPolicy,
@@ -60,6 +70,8 @@ impl std::fmt::Debug for ClientSettings {
             .field("base_url", &self.base_url.as_str())
             .field("token", &"[redacted]")
             .field("request_timeout", &self.request_timeout)
+            .field("proxy", &self.proxy)
+            .field("ca_file", &self.ca_file)
             .field("max_concurrency", &self.max_concurrency)
             .finish_non_exhaustive()
     }
@@ -115,12 +127,12 @@ enum Kind {
 }
 
 struct Call<'a> {
-    method: reqwest::Method,
+    method: Method,
     /// The path template for errors and logs, e.g. `files/rooms/{id}/share`.
     template: &'static str,
     path: String,
     query: Vec<(&'static str, String)>,
-    body: Option<Vec<u8>>,
+    body: Option<Bytes>,
     kind: Kind,
     _marker: std::marker::PhantomData<&'a ()>,
 }
@@ -128,7 +140,7 @@ struct Call<'a> {
 impl Call<'_> {
     fn get(template: &'static str, path: String) -> Self {
         Call {
-            method: reqwest::Method::GET,
+            method: Method::GET,
             template,
             path,
             query: Vec::new(),
@@ -139,22 +151,22 @@ impl Call<'_> {
     }
 
     fn write(
-        method: reqwest::Method,
+        method: Method,
         template: &'static str,
         path: String,
         body: &impl Serialize,
     ) -> Result<Self, ApiError> {
-        let bytes = serde_json::to_vec(body).map_err(|e| ApiError::Decode {
+        let bytes = serde_json::to_vec(body).map_err(|e| ApiError::InvalidRequest {
             method: method_name(&method),
             path: template.to_string(),
-            detail: format!("cannot encode request body: {e}"),
+            detail: format!("cannot encode the body: {e}"),
         })?;
         Ok(Call {
             method,
             template,
             path,
             query: Vec::new(),
-            body: Some(bytes),
+            body: Some(Bytes::from(bytes)),
             kind: Kind::Write,
             _marker: std::marker::PhantomData,
         })
@@ -166,12 +178,12 @@ impl Call<'_> {
     }
 }
 
-fn method_name(m: &reqwest::Method) -> &'static str {
+fn method_name(m: &Method) -> &'static str {
     match *m {
-        reqwest::Method::GET => "GET",
-        reqwest::Method::PUT => "PUT",
-        reqwest::Method::POST => "POST",
-        reqwest::Method::DELETE => "DELETE",
+        Method::GET => "GET",
+        Method::PUT => "PUT",
+        Method::POST => "POST",
+        Method::DELETE => "DELETE",
         _ => "HTTP",
     }
 }
@@ -245,12 +257,17 @@ pub struct DocSpaceClient {
 }
 
 struct Inner {
-    http: reqwest::Client,
+    transport: transport::Transport,
     settings: ClientSettings,
     auth: HeaderValue,
     host: HeaderValue,
-    /// `<base>/api/2.0/`; each call's path is appended to it.
-    api_base: url::Url,
+    user_agent: HeaderValue,
+    /// Scheme and authority of every request URI (cheap to clone).
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
+    /// The path of `<base>/api/2.0/`, percent-encoded; each call's path is
+    /// appended to it.
+    api_path: String,
     reads: Semaphore,
     writes: Semaphore,
     /// When a 429 arrives every worker waits until this instant, so the
@@ -268,14 +285,13 @@ impl DocSpaceClient {
             kind: TransportKind::Other,
             detail,
         };
-        let http = reqwest::Client::builder()
-            .connect_timeout(settings.connect_timeout)
-            .timeout(settings.request_timeout)
-            .user_agent(concat!("docspace-auditor/", env!("CARGO_PKG_VERSION")))
-            // The bearer token must never follow a redirect to another host.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| build_err(e.to_string()))?;
+        let transport = transport::Transport::new(&transport::TransportSettings {
+            connect_timeout: settings.connect_timeout,
+            request_timeout: settings.request_timeout,
+            proxy: settings.proxy.as_ref(),
+            ca_file: settings.ca_file.as_ref(),
+        })
+        .map_err(build_err)?;
         let mut auth = HeaderValue::from_str(&format!("Bearer {}", settings.token.expose_secret()))
             .map_err(|_| {
                 build_err("the API token contains characters not allowed in an HTTP header".into())
@@ -284,22 +300,33 @@ impl DocSpaceClient {
         let base = settings.base_url.as_str().trim_end_matches('/');
         let api_base = url::Url::parse(&format!("{base}/api/2.0/"))
             .map_err(|e| build_err(format!("cannot build the API URL: {e}")))?;
-        // The Host header hyper would otherwise format for every request
-        // (`Url::port` is already None for the scheme's default port).
+        // `host[:port]`, no port for the scheme's default (`Url::port` is
+        // already None then): the Host header and the URI authority.
         let host = api_base
             .host_str()
             .map(|h| match api_base.port() {
                 Some(port) => format!("{h}:{port}"),
                 None => h.to_string(),
             })
-            .and_then(|h| HeaderValue::from_str(&h).ok())
             .ok_or_else(|| build_err("the portal URL has no usable host".into()))?;
+        let authority = http::uri::Authority::try_from(host.as_str())
+            .map_err(|e| build_err(format!("the portal host is not usable in a URI: {e}")))?;
+        let host = HeaderValue::from_str(&host)
+            .map_err(|_| build_err("the portal host is not usable in a header".into()))?;
+        let scheme = http::uri::Scheme::try_from(api_base.scheme())
+            .map_err(|e| build_err(format!("the portal URL scheme is not usable: {e}")))?;
         Ok(DocSpaceClient {
             inner: Arc::new(Inner {
-                http,
+                transport,
                 auth,
                 host,
-                api_base,
+                user_agent: HeaderValue::from_static(concat!(
+                    "docspace-auditor/",
+                    env!("CARGO_PKG_VERSION")
+                )),
+                scheme,
+                authority,
+                api_path: api_base.path().to_string(),
                 reads: Semaphore::new(settings.max_concurrency.max(1)),
                 writes: Semaphore::new(settings.max_write_concurrency.max(1)),
                 pause_until: std::sync::Mutex::new(None),
@@ -317,16 +344,31 @@ impl DocSpaceClient {
         &self.inner.settings
     }
 
-    /// The call's URL. Only the path is parsed (scheme and host were
-    /// checked once, in `new`): this runs for every request.
-    fn url(&self, call: &Call<'_>) -> url::Url {
-        let mut url = self.inner.api_base.clone();
-        let full = format!("{}{}", url.path(), call.path);
-        url.set_path(&full);
+    /// The call's request URI: the portal's scheme and authority (checked
+    /// once, in `new`), the API path, the call's path and its query. Path
+    /// segments taken from data need no encoding (`RoomId::parse` admits only
+    /// unreserved characters, GUIDs are checked), so this only joins.
+    fn uri(&self, call: &Call<'_>) -> Result<Uri, ApiError> {
+        let mut target = String::with_capacity(self.inner.api_path.len() + call.path.len() + 64);
+        target.push_str(&self.inner.api_path);
+        target.push_str(&call.path);
         if !call.query.is_empty() {
-            url.query_pairs_mut().extend_pairs(&call.query);
+            target.push('?');
+            let start = target.len();
+            url::form_urlencoded::Serializer::for_suffix(&mut target, start)
+                .extend_pairs(&call.query);
         }
-        url
+        let invalid = |e: &dyn std::fmt::Display| ApiError::InvalidRequest {
+            method: method_name(&call.method),
+            path: call.template.to_string(),
+            detail: format!("cannot build the request URI: {e}"),
+        };
+        let path_and_query = http::uri::PathAndQuery::try_from(target).map_err(|e| invalid(&e))?;
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(self.inner.scheme.clone());
+        parts.authority = Some(self.inner.authority.clone());
+        parts.path_and_query = Some(path_and_query);
+        Uri::from_parts(parts).map_err(|e| invalid(&e))
     }
 
     async fn wait_for_pause(&self) {
@@ -430,39 +472,48 @@ impl DocSpaceClient {
         // A 429 may have paused the client while this call waited for its
         // slot: honour the shared back-off before sending.
         self.wait_for_pause().await;
-        let mut req = self
-            .inner
-            .http
-            .request(call.method.clone(), self.url(call))
-            .header(reqwest::header::HOST, self.inner.host.clone())
-            .header(AUTHORIZATION, self.inner.auth.clone())
-            .header(reqwest::header::ACCEPT, "application/json");
-        if let Some(body) = &call.body {
-            req = req
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.clone());
+        let body = call.body.clone().unwrap_or_default();
+        let mut req = Request::new(Full::new(body));
+        *req.method_mut() = call.method.clone();
+        *req.uri_mut() = self.uri(call)?;
+        let headers = req.headers_mut();
+        headers.insert(HOST, self.inner.host.clone());
+        headers.insert(AUTHORIZATION, self.inner.auth.clone());
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        headers.insert(USER_AGENT, self.inner.user_agent.clone());
+        if call.body.is_some() {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
         let started = std::time::Instant::now();
-        let resp = match req.send().await {
-            Ok(r) => r,
-            Err(e) => {
+        let answer = match self.inner.transport.send(req).await {
+            Ok(a) => a,
+            Err(failure) => {
                 self.inner.stats.record(None);
-                return Err(transport_error(method, path(), &e));
+                return Err(match failure {
+                    transport::Failure::Transport { kind, detail } => ApiError::Transport {
+                        method,
+                        path: path(),
+                        kind,
+                        detail: clip(&detail, 300),
+                    },
+                    transport::Failure::TooLarge => ApiError::Decode {
+                        method,
+                        path: path(),
+                        detail: format!(
+                            "the answer is larger than {} MiB",
+                            transport::MAX_ANSWER_BYTES / (1024 * 1024)
+                        ),
+                    },
+                });
             }
         };
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(RETRY_AFTER)
+        let status = answer.status;
+        let retry_after = answer
+            .retry_after
+            .as_ref()
             .and_then(|v| v.to_str().ok())
             .and_then(|v| retry::parse_retry_after(v, chrono::Utc::now()));
-        let bytes = match resp.bytes().await {
-            Ok(b) => b,
-            Err(e) => {
-                self.inner.stats.record(None);
-                return Err(transport_error(method, path(), &e));
-            }
-        };
+        let bytes = answer.body;
         self.inner.stats.record(Some(status));
         tracing::trace!(
             endpoint = call.template,
@@ -761,7 +812,7 @@ impl DocSpaceClient {
             });
         }
         let call = Call::write(
-            reqwest::Method::PUT,
+            Method::PUT,
             "files/rooms/{id}/share",
             format!("files/rooms/{}/share", room.as_path_segment()),
             request,
@@ -782,7 +833,7 @@ impl DocSpaceClient {
         request: &LinkRevocation,
     ) -> Result<Option<ShareRow>, ApiError> {
         let call = Call::write(
-            reqwest::Method::PUT,
+            Method::PUT,
             "files/rooms/{id}/links",
             format!("files/rooms/{}/links", room.as_path_segment()),
             request,
@@ -809,7 +860,7 @@ impl DocSpaceClient {
         verb: &str,
     ) -> Result<FileOperation, ApiError> {
         let call = Call::write(
-            reqwest::Method::PUT,
+            Method::PUT,
             template,
             format!("files/rooms/{}/{verb}", room.as_path_segment()),
             &ArchiveRoomRequest {
@@ -902,7 +953,7 @@ impl DocSpaceClient {
         request: &StartReassignRequest,
     ) -> Result<Option<TaskProgress>, ApiError> {
         let call = Call::write(
-            reqwest::Method::POST,
+            Method::POST,
             "people/reassign/start",
             "people/reassign/start".into(),
             request,
@@ -922,7 +973,7 @@ impl DocSpaceClient {
     /// Disables users (`PUT people/status/2`).
     pub async fn disable_users(&self, ids: &[UserId]) -> Result<Vec<User>, ApiError> {
         let call = Call::write(
-            reqwest::Method::PUT,
+            Method::PUT,
             "people/status/{status}",
             "people/status/2".into(),
             &UserIdsRequest {
@@ -939,7 +990,7 @@ impl DocSpaceClient {
     /// Deletes disabled users portal-wide (`PUT people/delete`).
     pub async fn delete_users(&self, ids: &[UserId]) -> Result<(), ApiError> {
         let call = Call::write(
-            reqwest::Method::PUT,
+            Method::PUT,
             "people/delete",
             "people/delete".into(),
             &UserIdsRequest {
@@ -952,7 +1003,7 @@ impl DocSpaceClient {
     /// Detaches guests from the key user's guest list (`DELETE people/guests`).
     pub async fn detach_guests(&self, ids: &[UserId]) -> Result<(), ApiError> {
         let call = Call::write(
-            reqwest::Method::DELETE,
+            Method::DELETE,
             "people/guests",
             "people/guests".into(),
             &UserIdsRequest {
@@ -1030,45 +1081,11 @@ fn path_guid(id: &UserId) -> Result<String, ApiError> {
     if id.is_well_formed() {
         Ok(id.to_string())
     } else {
-        Err(ApiError::Decode {
+        Err(ApiError::InvalidRequest {
             method: "HTTP",
             path: "people/{id}".into(),
             detail: format!("{id:?} is not a GUID"),
         })
-    }
-}
-
-fn transport_error(method: &'static str, path: String, e: &reqwest::Error) -> ApiError {
-    let kind = if e.is_connect() {
-        TransportKind::Connect
-    } else if e.is_timeout() {
-        TransportKind::Timeout
-    } else {
-        TransportKind::Other
-    };
-    // `without_url` keeps query strings (user ids) out of the message; the
-    // path template already says which call it was.
-    let mut detail = String::new();
-    let mut source: Option<&dyn std::error::Error> = Some(e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !detail.contains(&text) {
-            if !detail.is_empty() {
-                detail.push_str(": ");
-            }
-            detail.push_str(&text);
-        }
-        source = s.source();
-    }
-    let detail = match e.url() {
-        Some(u) => detail.replace(u.as_str(), &path),
-        None => detail,
-    };
-    ApiError::Transport {
-        method,
-        path,
-        kind,
-        detail: clip(&detail, 300),
     }
 }
 

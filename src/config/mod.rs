@@ -7,6 +7,7 @@
 
 pub mod daemon;
 pub mod notify;
+mod proxy;
 mod secret;
 
 use std::collections::BTreeMap;
@@ -104,6 +105,10 @@ struct RawPortal {
     retry_max_ms: Option<u64>,
     operation_poll_ms: Option<u64>,
     operation_timeout_secs: Option<u64>,
+    /// `http://host:port`, or `none`; unset: the proxy environment variables.
+    proxy: Option<String>,
+    /// PEM file of CA certificates trusted for the portal (a private CA).
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -439,6 +444,16 @@ fn validate(
             None
         }
     };
+
+    let proxy = base_url
+        .as_ref()
+        .and_then(|u| proxy::portal_proxy(portal.proxy.as_deref(), u, env, p));
+    let ca_file = portal.ca_file.as_ref().map(|f| resolve(base, f));
+    if let Some(path) = &ca_file
+        && let Err(m) = crate::api::transport::read_ca_file(path)
+    {
+        p.push("portal.ca_file", m);
+    }
 
     let token_source = match (
         &portal.token_env,
@@ -789,6 +804,8 @@ fn validate(
             token: token?,
             request_timeout: Duration::from_secs(request_timeout),
             connect_timeout: Duration::from_secs(connect_timeout),
+            proxy,
+            ca_file,
             max_concurrency,
             max_write_concurrency,
             retry,
