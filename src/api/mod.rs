@@ -286,6 +286,7 @@ impl DocSpaceClient {
             detail,
         };
         let transport = transport::Transport::new(&transport::TransportSettings {
+            https: settings.base_url.scheme() == "https",
             connect_timeout: settings.connect_timeout,
             request_timeout: settings.request_timeout,
             proxy: settings.proxy.as_ref(),

@@ -83,6 +83,8 @@ pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String>
 
 /// What the transport needs from the client settings.
 pub struct TransportSettings<'a> {
+    /// Whether the portal is `https`; only then is TLS set up.
+    pub https: bool,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     pub proxy: Option<&'a PortalProxy>,
@@ -114,20 +116,33 @@ pub struct Transport {
 impl Transport {
     pub fn new(settings: &TransportSettings<'_>) -> Result<Transport, String> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let extra_roots = match settings.ca_file {
-            Some(path) => read_ca_file(path).map_err(|m| format!("portal.ca_file: {m}"))?,
-            None => Vec::new(),
-        };
-        // Added to the platform's roots, not instead of them.
-        let verifier =
-            rustls_platform_verifier::Verifier::new_with_extra_roots(extra_roots, provider.clone())
-                .map_err(|e| format!("cannot set up certificate verification: {e}"))?;
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| format!("cannot set up TLS: {e}"))?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
-            .with_no_client_auth();
+            .map_err(|e| format!("cannot set up TLS: {e}"))?;
+        let tls = if settings.https {
+            let extra_roots = match settings.ca_file {
+                Some(path) => read_ca_file(path).map_err(|m| format!("portal.ca_file: {m}"))?,
+                None => Vec::new(),
+            };
+            // Added to the platform's roots, not instead of them.
+            let verifier =
+                rustls_platform_verifier::Verifier::new_with_extra_roots(extra_roots, provider)
+                    .map_err(|e| {
+                        format!(
+                            "cannot set up certificate verification: {e} (install the system's CA certificates, or name the portal's CA in portal.ca_file)"
+                        )
+                    })?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(verifier))
+                .with_no_client_auth()
+        } else {
+            // A plain-http (loopback) portal never shakes hands: it must not
+            // depend on the machine having a CA store.
+            builder
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth()
+        };
 
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
