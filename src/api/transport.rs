@@ -5,7 +5,7 @@
 //! Built on hyper's client directly rather than reqwest: reqwest re-parses
 //! every URL in its redirect layer and again for the response, and copies
 //! header maps per request. At tens of thousands of requests per audit that
-//! was about a third of the auditor's CPU (README "Benchmark"). The parts of
+//! was about a sixth of the auditor's CPU (README "Benchmark"). The parts of
 //! reqwest the auditor relied on are here: connect and total timeouts, no
 //! redirects, the proxy environment variables, the platform verifier.
 
