@@ -182,14 +182,18 @@ async fn tunnel(
     tokio::join!(up, down);
 }
 
-/// The e2e configuration for `base_url` with extra `[portal]` lines.
-fn config_with(base_url: &str, portal_lines: &str) -> String {
-    let options = Options {
+/// Every check in report mode, nothing changed.
+fn report_only() -> Options {
+    Options {
         dry_run: true,
         mode: "report",
         ..Options::default()
-    };
-    config_text(base_url, &options).replacen(
+    }
+}
+
+/// The e2e configuration for `base_url` with extra `[portal]` lines.
+fn config_with(base_url: &str, portal_lines: &str) -> String {
+    config_text(base_url, &report_only()).replacen(
         "connect_timeout_secs = 2\n",
         &format!("connect_timeout_secs = 2\n{portal_lines}"),
         1,
@@ -218,16 +222,7 @@ async fn https_portal_with_a_private_ca_through_a_connect_proxy_audits_as_direct
     // The same portal audited directly over plain http, as the reference.
     let direct_portal = demo_portal().await;
     let direct_dir = tempfile::tempdir().unwrap();
-    let direct = run(&auditor(
-        &direct_portal,
-        direct_dir.path(),
-        &Options {
-            dry_run: true,
-            mode: "report",
-            ..Options::default()
-        },
-    ))
-    .await;
+    let direct = run(&auditor(&direct_portal, direct_dir.path(), &report_only())).await;
     assert!(!direct.findings.is_empty());
 
     let portal = demo_portal().await;
@@ -242,13 +237,7 @@ async fn https_portal_with_a_private_ca_through_a_connect_proxy_audits_as_direct
             pki.ca_file.display().to_string()
         ),
     );
-    let cfg = config(&text, dir.path(), &portal.token());
-    let auditor = docspace_auditor::audit::Auditor::new(
-        Arc::new(cfg),
-        Arc::new(docspace_auditor::clock::SystemClock),
-        tokio_util::sync::CancellationToken::new(),
-    )
-    .unwrap();
+    let auditor = auditor_from_text(&text, dir.path(), &portal.token());
     let outcome = run(&auditor).await;
 
     assert_eq!(finding_keys(&outcome), finding_keys(&direct));
@@ -279,13 +268,7 @@ async fn a_certificate_from_an_unknown_ca_fails_the_run_naming_the_call() {
     let tls_port = tls_front(&portal, pki.server).await;
     // No ca_file: the platform roots do not know the test CA.
     let text = config_with(&format!("https://localhost:{tls_port}"), "");
-    let cfg = config(&text, dir.path(), &portal.token());
-    let auditor = docspace_auditor::audit::Auditor::new(
-        Arc::new(cfg),
-        Arc::new(docspace_auditor::clock::SystemClock),
-        tokio_util::sync::CancellationToken::new(),
-    )
-    .unwrap();
+    let auditor = auditor_from_text(&text, dir.path(), &portal.token());
     let err = auditor
         .run(RunRequest::default())
         .await

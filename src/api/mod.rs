@@ -290,7 +290,7 @@ impl DocSpaceClient {
             connect_timeout: settings.connect_timeout,
             request_timeout: settings.request_timeout,
             proxy: settings.proxy.as_ref(),
-            ca_file: settings.ca_file.as_ref(),
+            ca_file: settings.ca_file.as_deref(),
         })
         .map_err(build_err)?;
         let mut auth = HeaderValue::from_str(&format!("Bearer {}", settings.token.expose_secret()))

@@ -10,7 +10,7 @@
 //! redirects, the proxy environment variables, the platform verifier.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -88,7 +88,7 @@ pub struct TransportSettings<'a> {
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     pub proxy: Option<&'a PortalProxy>,
-    pub ca_file: Option<&'a PathBuf>,
+    pub ca_file: Option<&'a Path>,
 }
 
 /// An answer read whole.

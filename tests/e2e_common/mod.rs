@@ -256,9 +256,13 @@ pub fn config(text: &str, dir: &Path, token: &str) -> Config {
 /// An auditor for `portal` with reports, state and outbox under `dir`.
 pub fn auditor(portal: &FakePortal, dir: &Path, options: &Options) -> Auditor {
     let text = config_text(&portal.base_url(), options);
-    let cfg = config(&text, dir, &portal.token());
+    auditor_from_text(&text, dir, &portal.token())
+}
+
+/// An auditor for the config `text` (parsed as `dir/config.toml`).
+pub fn auditor_from_text(text: &str, dir: &Path, token: &str) -> Auditor {
     Auditor::new(
-        Arc::new(cfg),
+        Arc::new(config(text, dir, token)),
         Arc::new(SystemClock),
         CancellationToken::new(),
     )
